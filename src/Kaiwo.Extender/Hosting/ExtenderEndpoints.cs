@@ -1,0 +1,87 @@
+using System.Text.Json;
+using Kaiwo.Extender.Verbs;
+using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling.State;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Kaiwo.Extender.Hosting;
+
+/// <summary>The HTTP surface: the four extender verbs, health, and the allocation table.</summary>
+internal static class ExtenderEndpoints
+{
+    private static readonly JsonSerializerOptions InspectJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static void Map(WebApplication app)
+    {
+        app.MapPost("/filter", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
+            Handle<ExtenderArgs, ExtenderFilterResult>(http, args => Task.FromResult(verbs.Filter(args))));
+        app.MapPost("/prioritize", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
+            Handle<ExtenderArgs, List<HostPriority>>(http, args => Task.FromResult(verbs.Prioritize(args))));
+        app.MapPost("/bind", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
+            Handle<ExtenderBindingArgs, ExtenderBindingResult>(http, args => verbs.BindPodAsync(args, http.RequestAborted)));
+        app.MapPost("/preempt", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
+            Handle<ExtenderPreemptionArgs, ExtenderPreemptionResult>(http, args => Task.FromResult(verbs.Preempt(args))));
+
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (Readiness readiness) => readiness.IsReady
+            ? Results.Text("ready")
+            : Results.Text($"not ready: {readiness.NotReadyReason}", statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        app.MapGet("/inspect", (ClusterState state) =>
+            Results.Json(new { nodes = InspectTable.Build(state.Nodes()) }, InspectJson));
+        app.MapGet("/inspect/{node}", (string node, ClusterState state) =>
+            state.TryGetNode(node, out var candidate)
+                ? Results.Json(InspectTable.Build(candidate!.Usage), InspectJson)
+                : Results.Json(new { error = $"node {node} is not known to the extender" }, InspectJson, statusCode: StatusCodes.Status404NotFound));
+    }
+
+    /// <summary>
+    /// Reads the body as <typeparamref name="TArgs"/>, runs the verb, and writes its answer. Malformed JSON and
+    /// unusable requests get HTTP 400 with a JSON <c>Error</c>; an oversized body gets 413. Nothing here changes state
+    /// before the body has been read whole and checked.
+    /// </summary>
+    private static async Task Handle<TArgs, TResult>(HttpContext http, Func<TArgs, Task<TResult>> verb)
+        where TArgs : class
+    {
+        TArgs? args;
+        try
+        {
+            args = await JsonSerializer.DeserializeAsync<TArgs>(http.Request.Body, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {typeof(TArgs).Name}: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await WriteError(http, ex.StatusCode, $"request body rejected: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
+
+        if (args is null)
+        {
+            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a {typeof(TArgs).Name}: it is JSON null").ConfigureAwait(false);
+            return;
+        }
+
+        TResult result;
+        try
+        {
+            result = await verb(args).ConfigureAwait(false);
+        }
+        catch (BadExtenderRequestException ex)
+        {
+            await WriteError(http, StatusCodes.Status400BadRequest, ex.Message).ConfigureAwait(false);
+            return;
+        }
+
+        await http.Response.WriteAsJsonAsync(result, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static Task WriteError(HttpContext http, int status, string message)
+    {
+        http.Response.StatusCode = status;
+        return http.Response.WriteAsJsonAsync(new ErrorBody { Error = message }, ExtenderJson.Options, http.RequestAborted);
+    }
+}

@@ -1,0 +1,106 @@
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
+using Microsoft.Extensions.Options;
+
+namespace Kaiwo.Extender.Hosting;
+
+/// <summary>Section <c>Extender</c>: the service itself.</summary>
+internal sealed class ExtenderOptions
+{
+    public const string Section = "Extender";
+
+    /// <summary>A cluster file to serve standalone. Empty: the example cluster that ships with the service.</summary>
+    public string? ClusterFile { get; set; }
+
+    /// <summary>The largest request body accepted, in bytes. The default holds a full NodeList of 5,000 large nodes.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>How many pods seen in filter are remembered for their bind.</summary>
+    public int PendingPodCapacity { get; set; } = 10_000;
+}
+
+/// <summary>Section <c>Scheduling</c>: what pods may ask and how the pipeline decides.</summary>
+internal sealed class SchedulingOptions
+{
+    public const string Section = "Scheduling";
+
+    /// <summary>The smallest <c>kaiwo.ai/gpu-fraction</c> accepted.</summary>
+    public decimal MinimumGpuFraction { get; set; } = 0.1m;
+
+    /// <summary>How far time-sliced pods may oversubscribe a GPU's compute: 1.0 is none.</summary>
+    public decimal TimeSlicingOversubscription { get; set; } = 1.0m;
+
+    /// <summary>How old a node's <c>kaiwo.ai/gpu-utilization</c> may be and still count.</summary>
+    public TimeSpan MaxUtilizationAge { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Per-stage switches and weights, by stage name.</summary>
+    public Dictionary<string, StageOptions> Stages { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public PipelineOptions ToPipelineOptions() => new()
+    {
+        Requests = new RequestOptions { MinimumFractionMilli = (int)(MinimumGpuFraction * 1000) },
+        Placement = new PlacementOptions { TimeSlicingCapacityMilli = (int)(TimeSlicingOversubscription * 1000) },
+        MaxUtilizationAge = MaxUtilizationAge,
+        Stages = Stages,
+    };
+}
+
+/// <summary>Validates every setting at start and lists every problem at once.</summary>
+internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOptions>, IValidateOptions<SchedulingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ExtenderOptions options)
+    {
+        var problems = new List<string>();
+        if (options.MaxRequestBodyBytes < 64 * 1024)
+        {
+            problems.Add($"{ExtenderOptions.Section}:MaxRequestBodyBytes is {options.MaxRequestBodyBytes}; it must be at least 65536");
+        }
+
+        if (options.PendingPodCapacity < 1)
+        {
+            problems.Add($"{ExtenderOptions.Section}:PendingPodCapacity is {options.PendingPodCapacity}; it must be at least 1");
+        }
+
+        if (!string.IsNullOrEmpty(options.ClusterFile) && !File.Exists(options.ClusterFile))
+        {
+            problems.Add($"{ExtenderOptions.Section}:ClusterFile (--cluster-file) is \"{options.ClusterFile}\", which does not exist");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    public ValidateOptionsResult Validate(string? name, SchedulingOptions options)
+    {
+        var problems = new List<string>();
+        if (options.MinimumGpuFraction is <= 0 or > 1 || decimal.Round(options.MinimumGpuFraction, 3) != options.MinimumGpuFraction)
+        {
+            problems.Add($"{SchedulingOptions.Section}:MinimumGpuFraction is {options.MinimumGpuFraction}; it must be in (0, 1] with at most 3 decimals");
+        }
+
+        if (options.TimeSlicingOversubscription is < 1 or > 16 || decimal.Round(options.TimeSlicingOversubscription, 3) != options.TimeSlicingOversubscription)
+        {
+            problems.Add($"{SchedulingOptions.Section}:TimeSlicingOversubscription is {options.TimeSlicingOversubscription}; it must be from 1.0 (none) to 16 with at most 3 decimals");
+        }
+
+        if (options.MaxUtilizationAge <= TimeSpan.Zero)
+        {
+            problems.Add($"{SchedulingOptions.Section}:MaxUtilizationAge is {options.MaxUtilizationAge}; it must be positive");
+        }
+
+        foreach (var (stage, settings) in options.Stages)
+        {
+            if (!SchedulingPipeline.StageNames.Contains(stage, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"{SchedulingOptions.Section}:Stages:{stage} is not a stage; stages are {string.Join(", ", SchedulingPipeline.StageNames)}");
+            }
+
+            if (settings.Weight is < 0 or > 100)
+            {
+                problems.Add($"{SchedulingOptions.Section}:Stages:{stage}:Weight is {settings.Weight}; it must be from 0 to 100");
+            }
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

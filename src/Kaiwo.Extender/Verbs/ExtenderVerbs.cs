@@ -1,0 +1,248 @@
+using k8s.Models;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.State;
+
+namespace Kaiwo.Extender.Verbs;
+
+/// <summary>A request that is well-formed JSON but not a usable extender request: answered with HTTP 400.</summary>
+internal sealed class BadExtenderRequestException(string message) : Exception(message);
+
+/// <summary>
+/// The four extender verbs over the in-memory state. Filter, prioritize and preempt only read memory;
+/// bind goes through the <see cref="IPodBinder"/>.
+/// </summary>
+internal sealed partial class ExtenderVerbs(
+    ClusterState state,
+    SchedulingPipeline pipeline,
+    PendingPods pending,
+    IPodBinder binder,
+    TimeProvider time,
+    ILogger<ExtenderVerbs> log)
+{
+    public ExtenderFilterResult Filter(ExtenderArgs args)
+    {
+        var (evaluation, candidates) = Prepare(args);
+        var result = new ExtenderFilterResult();
+        var passedNames = new List<string>(candidates.Count);
+        var passedNodes = args.NodeNames is null ? new List<V1Node>(candidates.Count) : null;
+        foreach (var (name, node, requestNode) in candidates)
+        {
+            var fit = Evaluate(evaluation, name, node);
+            switch (fit.Outcome)
+            {
+                case FitOutcome.Fits:
+                    passedNames.Add(name);
+                    if (requestNode is not null)
+                    {
+                        passedNodes?.Add(requestNode);
+                    }
+
+                    break;
+                case FitOutcome.FullNow:
+                    result.FailedNodes[name] = fit.Reason;
+                    break;
+                default:
+                    result.FailedAndUnresolvableNodes[name] = fit.Reason;
+                    break;
+            }
+
+            LogDecision(log, "filter", evaluation.Context.Pod.Key, name, fit.Outcome, fit.Reason);
+        }
+
+        if (args.NodeNames is not null)
+        {
+            result.NodeNames = passedNames;
+        }
+        else
+        {
+            result.Nodes = new V1NodeList { ApiVersion = args.Nodes?.ApiVersion, Kind = args.Nodes?.Kind, Items = passedNodes!, Metadata = args.Nodes?.Metadata };
+        }
+
+        return result;
+    }
+
+    public List<HostPriority> Prioritize(ExtenderArgs args)
+    {
+        var (evaluation, candidates) = Prepare(args);
+        var scores = new List<HostPriority>(candidates.Count);
+        foreach (var (name, node, _) in candidates)
+        {
+            var fit = Evaluate(evaluation, name, node);
+            var score = node is null ? 0 : pipeline.Score(evaluation, node, fit);
+            scores.Add(new HostPriority { Host = name, Score = score });
+        }
+
+        return scores;
+    }
+
+    public async Task<ExtenderBindingResult> BindPodAsync(ExtenderBindingArgs args, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(args.PodName) || string.IsNullOrEmpty(args.PodNamespace) || string.IsNullOrEmpty(args.PodUid) || string.IsNullOrEmpty(args.Node))
+        {
+            throw new BadExtenderRequestException("ExtenderBindingArgs needs PodName, PodNamespace, PodUID and Node; got " +
+                $"PodName=\"{args.PodName}\", PodNamespace=\"{args.PodNamespace}\", PodUID=\"{args.PodUid}\", Node=\"{args.Node}\"");
+        }
+
+        var key = $"{args.PodNamespace}/{args.PodName}";
+        var pod = state.TryGetPod(args.PodUid, out var known, out _) ? known : pending.Find(args.PodUid);
+        if (pod is null)
+        {
+            LogBindFailed(log, key, args.Node, "unknown pod");
+            return new ExtenderBindingResult { Error = $"pod {key} (uid {args.PodUid}) is not known to the extender: it was not filtered here and is not in the cluster" };
+        }
+
+        if (pod.Namespace != args.PodNamespace || pod.Name != args.PodName)
+        {
+            return new ExtenderBindingResult { Error = $"pod uid {args.PodUid} belongs to {pod.Key}, not {key}" };
+        }
+
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        if (evaluation.Unresolvable is { } reason)
+        {
+            LogBindFailed(log, key, args.Node, reason);
+            return new ExtenderBindingResult { Error = $"pod {key} cannot be placed: {reason}" };
+        }
+
+        var outcome = await binder.BindAsync(pod, args.Node, evaluation, cancellationToken).ConfigureAwait(false);
+        if (!outcome.Succeeded)
+        {
+            LogBindFailed(log, key, args.Node, outcome.Error!);
+            return new ExtenderBindingResult { Error = outcome.Error! };
+        }
+
+        pending.Forget(args.PodUid);
+        LogBound(log, key, args.Node, outcome.VisibleDevices ?? "none");
+        return new ExtenderBindingResult();
+    }
+
+    /// <summary>
+    /// Keeps a node only if removing all of the scheduler's victims there would let the pod fit; victims are passed
+    /// through unchanged. Queue-aware victim filtering replaces this when queues exist.
+    /// </summary>
+    public ExtenderPreemptionResult Preempt(ExtenderPreemptionArgs args)
+    {
+        if (args.Pod is null || KubernetesFacts.ToFacts(args.Pod) is not { } pod)
+        {
+            throw new BadExtenderRequestException("ExtenderPreemptionArgs.Pod is missing or has no metadata.name");
+        }
+
+        var victims = args.NodeNameToMetaVictims
+            ?? args.NodeNameToVictims?.ToDictionary(
+                p => p.Key,
+                p => new MetaVictims
+                {
+                    Pods = p.Value?.Pods?.Select(v => new MetaPod { Uid = v.Metadata?.Uid ?? string.Empty }).ToList() ?? [],
+                    NumPdbViolations = p.Value?.NumPdbViolations ?? 0,
+                })
+            ?? [];
+
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        var result = new ExtenderPreemptionResult();
+        foreach (var (nodeName, nodeVictims) in victims.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (nodeVictims is null || evaluation.Unresolvable is not null)
+            {
+                continue;
+            }
+
+            if (!state.TryGetNode(nodeName, out var node))
+            {
+                // A node we do not track holds no GPUs of ours: only a pod without a GPU ask can use it.
+                if (!evaluation.Context.Request.WantsGpu)
+                {
+                    result.NodeNameToMetaVictims[nodeName] = nodeVictims;
+                }
+
+                continue;
+            }
+
+            var usage = node!.Usage;
+            foreach (var victim in nodeVictims.Pods)
+            {
+                usage = usage.Without(victim.Uid);
+            }
+
+            if (pipeline.EvaluateNode(evaluation, node with { Usage = usage }).Fits)
+            {
+                result.NodeNameToMetaVictims[nodeName] = nodeVictims;
+            }
+        }
+
+        return result;
+    }
+
+    private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, V1Node? RequestNode)> Candidates) Prepare(ExtenderArgs args)
+    {
+        if (args.Pod is null || KubernetesFacts.ToFacts(args.Pod) is not { } pod)
+        {
+            throw new BadExtenderRequestException("ExtenderArgs.Pod is missing or has no metadata.name");
+        }
+
+        if (args.NodeNames is null && args.Nodes?.Items is null)
+        {
+            throw new BadExtenderRequestException("ExtenderArgs needs NodeNames (nodeCacheCapable: true) or Nodes.items (nodeCacheCapable: false); both are null");
+        }
+
+        pending.Remember(pod);
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        var candidates = new List<(string, NodeCandidate?, V1Node?)>();
+        if (args.NodeNames is not null)
+        {
+            foreach (var name in args.NodeNames)
+            {
+                candidates.Add((name, state.TryGetNode(name, out var node) ? node : null, null));
+            }
+        }
+        else
+        {
+            foreach (var requestNode in args.Nodes!.Items)
+            {
+                var name = requestNode?.Metadata?.Name;
+                if (string.IsNullOrEmpty(name))
+                {
+                    throw new BadExtenderRequestException("ExtenderArgs.Nodes.items has a node without metadata.name");
+                }
+
+                candidates.Add((name, state.TryGetNode(name, out var node) ? node : FromRequest(requestNode!), requestNode));
+            }
+        }
+
+        return (evaluation, candidates);
+    }
+
+    /// <summary>A node kube-scheduler knows and we do not yet: judged from its own labels, with nothing allocated.</summary>
+    private static NodeCandidate? FromRequest(V1Node node) =>
+        KubernetesFacts.ToFacts(node) is { } facts ? new NodeCandidate(facts, NodeUsage.Create(InventoryReader.Read(facts))) : null;
+
+    private FitResult Evaluate(PodEvaluation evaluation, string name, NodeCandidate? node)
+    {
+        if (node is not null)
+        {
+            return pipeline.EvaluateNode(evaluation, node);
+        }
+
+        if (evaluation.Unresolvable is { } reason)
+        {
+            return FitResult.Never(reason);
+        }
+
+        // Not seen yet (a node just added): a GPU pod waits for it; a pod without GPUs does not need us.
+        return evaluation.Context.Request.WantsGpu
+            ? FitResult.Full($"node {name} is not known to the extender yet")
+            : FitResult.NoGpuNeeded;
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "{Verb} {Pod} on {Node}: {Outcome}, {Reason}")]
+    private static partial void LogDecision(ILogger logger, string verb, string pod, string node, FitOutcome outcome, string reason);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Bound {Pod} to {Node}, devices {Devices}")]
+    private static partial void LogBound(ILogger logger, string pod, string node, string devices);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Bind of {Pod} to {Node} refused: {Reason}")]
+    private static partial void LogBindFailed(ILogger logger, string pod, string node, string reason);
+}

@@ -1,0 +1,16 @@
+using Kaiwo.Scheduling.Fits;
+
+namespace Kaiwo.Scheduling.Pipeline;
+
+/// <summary>Inventory and fit: whether the node's GPUs can take the ask, and where it would go.</summary>
+public sealed class GpuFitCheck(PlacementOptions options) : INodeCheck
+{
+    public string Name => "fit";
+
+    public FitResult Check(PodContext pod, NodeCandidate node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        return GpuPlacer.Fit(node.Usage, pod.Request, options);
+    }
+}

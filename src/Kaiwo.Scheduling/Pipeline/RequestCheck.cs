@@ -1,0 +1,13 @@
+namespace Kaiwo.Scheduling.Pipeline;
+
+/// <summary>Request reading: a pod with a bad annotation or resource value fits nowhere, and every node says why.</summary>
+public sealed class RequestCheck : IPodCheck
+{
+    public string Name => "request";
+
+    public string? Check(PodContext pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        return pod.Request.IsValid ? null : string.Join("; ", pod.Request.Errors);
+    }
+}

@@ -1,0 +1,134 @@
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Scoring;
+
+namespace Kaiwo.Scheduling.Pipeline;
+
+/// <summary>Everything the pipeline's stages are configured with.</summary>
+public sealed record PipelineOptions
+{
+    public RequestOptions Requests { get; init; } = new();
+    public PlacementOptions Placement { get; init; } = new();
+
+    /// <summary>How old a node's live utilization annotation may be and still count.</summary>
+    public TimeSpan MaxUtilizationAge { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Per-stage switches and weights, by stage name ("request", "fit", "packing", "topology", "load").</summary>
+    public IReadOnlyDictionary<string, StageOptions> Stages { get; init; } = new Dictionary<string, StageOptions>();
+}
+
+/// <summary>A pod's pipeline verdict before any node: its parsed ask, and a reason if it fits nowhere.</summary>
+public sealed record PodEvaluation(PodContext Context, string? Unresolvable);
+
+/// <summary>
+/// The scheduling pipeline: a short list of named stages, registered in <see cref="Register"/>. Pod checks run once
+/// per request, node checks per candidate node, and the scores of the nodes that fit make one 0..10 integer.
+/// </summary>
+public sealed class SchedulingPipeline
+{
+    public const int MaxScore = 10;
+
+    private readonly IPodCheck[] _podChecks;
+    private readonly INodeCheck[] _nodeChecks;
+    private readonly (INodeScore Score, int Weight)[] _scores;
+    private readonly RequestOptions _requestOptions;
+
+    public SchedulingPipeline(PipelineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _requestOptions = options.Requests;
+        var (podChecks, nodeChecks, scores) = Register(options);
+        bool On(string name) => !options.Stages.TryGetValue(name, out var s) || s.Enabled;
+        _podChecks = [.. podChecks.Where(c => On(c.Name))];
+        _nodeChecks = [.. nodeChecks.Where(c => On(c.Name))];
+        _scores = [.. scores.Where(s => On(s.Name))
+            .Select(s => (s, options.Stages.TryGetValue(s.Name, out var o) && o.Weight is { } w ? w : s.DefaultWeight))
+            .Where(p => p.Item2 > 0)];
+    }
+
+    /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
+    public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
+
+    /// <summary>
+    /// The one place stages are registered. A new check or score is one class and one line here;
+    /// queue admission will go between the request check and the fit.
+    /// </summary>
+    private static (IPodCheck[] PodChecks, INodeCheck[] NodeChecks, INodeScore[] Scores) Register(PipelineOptions options) =>
+    (
+        [new RequestCheck()],
+        [new GpuFitCheck(options.Placement)],
+        [new PackingScore(), new TopologyScore(), new LoadScore(options.MaxUtilizationAge)]
+    );
+
+    private static IReadOnlyList<string> StageNamesOf(PipelineOptions options)
+    {
+        var (p, n, s) = Register(options);
+        return [.. p.Select(x => x.Name), .. n.Select(x => x.Name), .. s.Select(x => x.Name)];
+    }
+
+    /// <summary>Parses the pod's ask and runs the pod-level checks.</summary>
+    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now)
+    {
+        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now);
+        foreach (var check in _podChecks)
+        {
+            if (check.Check(context) is { } reason)
+            {
+                return new PodEvaluation(context, reason);
+            }
+        }
+
+        return new PodEvaluation(context, null);
+    }
+
+    /// <summary>Runs the node checks; the first one that does not pass decides.</summary>
+    public FitResult EvaluateNode(PodEvaluation pod, NodeCandidate node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (pod.Unresolvable is { } reason)
+        {
+            return FitResult.Never(reason);
+        }
+
+        var result = FitResult.NoGpuNeeded;
+        foreach (var check in _nodeChecks)
+        {
+            var r = check.Check(pod.Context, node);
+            if (!r.Fits)
+            {
+                return r;
+            }
+
+            if (r.Allocation is not null)
+            {
+                result = r;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The weighted score, 0..10, of a node that fits; 0 for one that does not.</summary>
+    public int Score(PodEvaluation pod, NodeCandidate node, FitResult fit)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(fit);
+        if (!fit.Fits)
+        {
+            return 0;
+        }
+
+        double sum = 0;
+        double weights = 0;
+        foreach (var (score, weight) in _scores)
+        {
+            if (score.Score(pod.Context, node, fit) is { } value)
+            {
+                sum += Math.Clamp(value, 0, 1) * weight;
+                weights += weight;
+            }
+        }
+
+        return weights == 0 ? 0 : (int)Math.Round(MaxScore * sum / weights, MidpointRounding.AwayFromZero);
+    }
+}

@@ -1,0 +1,52 @@
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Requests;
+
+namespace Kaiwo.Scheduling.Pipeline;
+
+/// <summary>One pod's view through the pipeline: the pod, its parsed ask, and the time the caller decided with.</summary>
+public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now);
+
+/// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
+public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
+{
+    public string Name => Facts.Name;
+}
+
+/// <summary>A check of the pod alone, before any node: a refusal here is unresolvable on every node.</summary>
+public interface IPodCheck
+{
+    string Name { get; }
+
+    /// <summary>Null when the pod passes; otherwise the reason it can never be placed.</summary>
+    string? Check(PodContext pod);
+}
+
+/// <summary>A check of the pod against one node. The first check that does not pass decides the node.</summary>
+public interface INodeCheck
+{
+    string Name { get; }
+
+    FitResult Check(PodContext pod, NodeCandidate node);
+}
+
+/// <summary>One component of the node score.</summary>
+public interface INodeScore
+{
+    string Name { get; }
+
+    int DefaultWeight { get; }
+
+    /// <summary>0..1, higher is better; null when the score has no opinion on this pod and node.</summary>
+    double? Score(PodContext pod, NodeCandidate node, FitResult fit);
+}
+
+/// <summary>Per-stage settings: every stage can be switched off or reweighted by configuration.</summary>
+public sealed record StageOptions
+{
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>For scores: the weight in the weighted average; null keeps the stage's default.</summary>
+    public int? Weight { get; init; }
+}

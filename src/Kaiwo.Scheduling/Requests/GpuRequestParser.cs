@@ -1,0 +1,265 @@
+using Kaiwo.Scheduling.Units;
+
+namespace Kaiwo.Scheduling.Requests;
+
+/// <summary>
+/// Reads a pod's GPU ask from its annotations and its <c>amd.com/gpu</c> container resources.
+/// Every bad value becomes a <see cref="RequestError"/> that names the field, the value and what is accepted.
+/// </summary>
+public static class GpuRequestParser
+{
+    private const long MiB = 1024 * 1024;
+
+    public static GpuRequest Parse(PodFacts pod, RequestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(options);
+
+        var errors = new List<RequestError>();
+        var annotations = pod.Annotations;
+
+        var wholeGpus = EffectiveGpuRequest(pod, errors);
+        var fraction = ParseFraction(annotations, options, errors);
+        var memory = ParseMemory(annotations, errors);
+        var sharing = ParseSharing(annotations, errors);
+        var isolation = ParseIsolation(annotations, errors);
+        var placement = ParsePlacement(annotations, errors);
+
+        var shared = fraction is not null || memory is not null;
+        if (shared && wholeGpus > 1)
+        {
+            errors.Add(new RequestError(
+                WellKnown.GpuResource,
+                wholeGpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $"a pod with {WellKnown.GpuFractionAnnotation} or {WellKnown.GpuMemoryAnnotation} may ask for at most 1 {WellKnown.GpuResource} (the device plugin's slot)"));
+        }
+
+        if (errors.Count > 0)
+        {
+            return new GpuRequest { Kind = shared ? GpuAskKind.Shared : (wholeGpus > 0 ? GpuAskKind.Whole : GpuAskKind.None), Errors = errors, Isolation = isolation, Placement = placement };
+        }
+
+        if (shared)
+        {
+            return new GpuRequest
+            {
+                Kind = GpuAskKind.Shared,
+                ComputeMilli = fraction,
+                MemoryMiB = memory,
+                Exclusive = sharing == false,
+                Isolation = isolation,
+                Placement = placement,
+            };
+        }
+
+        if (wholeGpus > 0)
+        {
+            return new GpuRequest { Kind = GpuAskKind.Whole, WholeCount = (int)wholeGpus, Isolation = isolation, Placement = placement };
+        }
+
+        return placement == PlacementPreference.Binpack ? GpuRequest.NoGpu : GpuRequest.NoGpu with { Placement = placement };
+    }
+
+    /// <summary>
+    /// The pod's effective <c>amd.com/gpu</c> request by Kubernetes' rule: the larger of the sum over app containers
+    /// (plus restartable init "sidecar" containers) and the largest single init container (plus the sidecars started before it).
+    /// For an extended resource a limit alone is the request.
+    /// </summary>
+    internal static long EffectiveGpuRequest(PodFacts pod, List<RequestError> errors)
+    {
+        long sidecars = 0;
+        long initPeak = 0;
+        foreach (var c in pod.InitContainers)
+        {
+            var n = ContainerGpus(c, errors);
+            if (c.IsRestartableInit)
+            {
+                sidecars += n;
+                initPeak = Math.Max(initPeak, sidecars);
+            }
+            else
+            {
+                initPeak = Math.Max(initPeak, sidecars + n);
+            }
+        }
+
+        long app = 0;
+        foreach (var c in pod.Containers)
+        {
+            app += ContainerGpus(c, errors);
+        }
+
+        return Math.Max(initPeak, app + sidecars);
+    }
+
+    private static long ContainerGpus(ContainerFacts c, List<RequestError> errors)
+    {
+        var text = c.Requests.TryGetValue(WellKnown.GpuResource, out var r) ? r
+            : c.Limits.TryGetValue(WellKnown.GpuResource, out var l) ? l
+            : null;
+        if (text is null)
+        {
+            return 0;
+        }
+
+        if (!Quantity.TryParseInteger(text, out var n) || n < 0 || n > 1024)
+        {
+            errors.Add(new RequestError($"container \"{c.Name}\" {WellKnown.GpuResource}", text, "a whole number of GPUs from 0 to 1024"));
+            return 0;
+        }
+
+        return n;
+    }
+
+    private static int? ParseFraction(IReadOnlyDictionary<string, string> annotations, RequestOptions options, List<RequestError> errors)
+    {
+        if (!annotations.TryGetValue(WellKnown.GpuFractionAnnotation, out var text))
+        {
+            return null;
+        }
+
+        var accepted = $"a decimal in (0, 1] with at most 3 decimals, at least {Share.Format(options.MinimumFractionMilli)}";
+        if (!TryParseMilli(text, out var milli))
+        {
+            errors.Add(new RequestError(WellKnown.GpuFractionAnnotation, text, accepted));
+            return null;
+        }
+
+        if (milli <= 0 || milli > Share.Whole || milli < options.MinimumFractionMilli)
+        {
+            errors.Add(new RequestError(WellKnown.GpuFractionAnnotation, text, accepted));
+            return null;
+        }
+
+        return milli;
+    }
+
+    /// <summary>Strict decimal: digits, optionally a dot and 1 to 3 digits. No sign, exponent, NaN or spaces.</summary>
+    internal static bool TryParseMilli(string text, out int milli)
+    {
+        milli = 0;
+        var dot = text.IndexOf('.', StringComparison.Ordinal);
+        var intPart = dot < 0 ? text : text[..dot];
+        var fracPart = dot < 0 ? string.Empty : text[(dot + 1)..];
+        if (intPart.Length is 0 or > 4 || (dot >= 0 && fracPart.Length is 0 or > 3))
+        {
+            return false;
+        }
+
+        foreach (var ch in intPart)
+        {
+            if (ch is < '0' or > '9')
+            {
+                return false;
+            }
+        }
+
+        foreach (var ch in fracPart)
+        {
+            if (ch is < '0' or > '9')
+            {
+                return false;
+            }
+        }
+
+        var whole = int.Parse(intPart, System.Globalization.CultureInfo.InvariantCulture);
+        var frac = fracPart.Length == 0 ? 0 : int.Parse(fracPart.PadRight(3, '0'), System.Globalization.CultureInfo.InvariantCulture);
+        milli = (whole * 1000) + frac;
+        return true;
+    }
+
+    private static long? ParseMemory(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)
+    {
+        if (!annotations.TryGetValue(WellKnown.GpuMemoryAnnotation, out var text))
+        {
+            return null;
+        }
+
+        const string accepted = "a positive whole number of MiB (\"4000\") or a Kubernetes quantity (\"24Gi\")";
+        long mib;
+        var trimmed = text.Trim();
+        if (trimmed.Length > 0 && trimmed.All(char.IsAsciiDigit))
+        {
+            // A bare integer is MiB, not bytes: "4000" means 4000 MiB.
+            if (!long.TryParse(trimmed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out mib))
+            {
+                errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
+                return null;
+            }
+        }
+        else if (!Quantity.TryParseCeiling(trimmed, MiB, out mib))
+        {
+            errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
+            return null;
+        }
+
+        if (mib <= 0 || mib > 64L * 1024 * 1024)
+        {
+            errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
+            return null;
+        }
+
+        return mib;
+    }
+
+    private static bool? ParseSharing(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)
+    {
+        if (!annotations.TryGetValue(WellKnown.GpuSharingAnnotation, out var text))
+        {
+            return null;
+        }
+
+        if (string.Equals(text, "true", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (string.Equals(text, "false", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        errors.Add(new RequestError(WellKnown.GpuSharingAnnotation, text, "\"true\" or \"false\""));
+        return null;
+    }
+
+    private static GpuIsolation ParseIsolation(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)
+    {
+        if (!annotations.TryGetValue(WellKnown.GpuIsolationAnnotation, out var text))
+        {
+            return GpuIsolation.TimeSlicing;
+        }
+
+        switch (text)
+        {
+            case "time-slicing":
+                return GpuIsolation.TimeSlicing;
+            case "mps":
+                return GpuIsolation.Mps;
+            case "xcd":
+                return GpuIsolation.Xcd;
+            default:
+                errors.Add(new RequestError(WellKnown.GpuIsolationAnnotation, text, "one of \"time-slicing\", \"mps\", \"xcd\""));
+                return GpuIsolation.TimeSlicing;
+        }
+    }
+
+    private static PlacementPreference ParsePlacement(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)
+    {
+        if (!annotations.TryGetValue(WellKnown.PlacementAnnotation, out var text))
+        {
+            return PlacementPreference.Binpack;
+        }
+
+        switch (text)
+        {
+            case "binpack":
+                return PlacementPreference.Binpack;
+            case "spread":
+                return PlacementPreference.Spread;
+            default:
+                errors.Add(new RequestError(WellKnown.PlacementAnnotation, text, "one of \"binpack\", \"spread\""));
+                return PlacementPreference.Binpack;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+
+namespace Kaiwo.Scheduling.Scoring;
+
+/// <summary>
+/// Node load: prefer nodes whose GPUs are less busy. Busy is the larger of the allocated share and the live GPU
+/// utilization that a node annotation <c>kaiwo.ai/gpu-utilization</c> reports, when its timestamp is fresh:
+/// <code>{"utilization":0.42,"timestamp":"2026-11-23T14:00:00Z"}</code>
+/// </summary>
+public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
+{
+    public string Name => "load";
+
+    public int DefaultWeight => 1;
+
+    public double? Score(PodContext pod, NodeCandidate node, FitResult fit)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        if (!node.Usage.Inventory.HasGpus)
+        {
+            return null;
+        }
+
+        var load = node.Usage.UsedFraction();
+        if (node.Facts.Annotations.TryGetValue(WellKnown.UtilizationAnnotation, out var text)
+            && TryReadUtilization(text, out var utilization, out var at)
+            && pod.Now - at <= maxUtilizationAge
+            && at - pod.Now <= maxUtilizationAge)
+        {
+            load = Math.Max(load, utilization);
+        }
+
+        return 1 - load;
+    }
+
+    /// <summary>Reads the utilization annotation; anything malformed is ignored (a stale or broken probe must not block scheduling).</summary>
+    public static bool TryReadUtilization(string text, out double utilization, out DateTimeOffset timestamp)
+    {
+        utilization = 0;
+        timestamp = default;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("utilization", out var u) || !u.TryGetDouble(out utilization)
+                || double.IsNaN(utilization) || utilization < 0 || utilization > 1
+                || !root.TryGetProperty("timestamp", out var t) || t.ValueKind != JsonValueKind.String
+                || !DateTimeOffset.TryParse(t.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out timestamp))
+            {
+                return false;
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}

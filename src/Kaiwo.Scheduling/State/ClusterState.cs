@@ -1,0 +1,320 @@
+using System.Collections.Concurrent;
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
+
+namespace Kaiwo.Scheduling.State;
+
+/// <summary>The answer of <see cref="ClusterState.Reserve"/>.</summary>
+public enum ReserveStatus
+{
+    /// <summary>The devices are reserved for the pod now.</summary>
+    Reserved,
+
+    /// <summary>The pod already holds this node: a repeated bind, nothing new is allocated.</summary>
+    AlreadyBoundHere,
+
+    /// <summary>The pod is bound to another node.</summary>
+    BoundElsewhere,
+
+    /// <summary>The node is not known.</summary>
+    UnknownNode,
+
+    /// <summary>The pod no longer fits the node (the devices were taken meanwhile).</summary>
+    DoesNotFit,
+}
+
+/// <summary>The answer of a reservation, with the allocation the pod holds when it succeeded.</summary>
+public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAllocation? Allocation)
+{
+    public bool Succeeded => Status is ReserveStatus.Reserved or ReserveStatus.AlreadyBoundHere;
+}
+
+/// <summary>
+/// The in-memory cluster: nodes with their GPU usage snapshots, and the pods that hold devices.
+/// Readers take immutable <see cref="NodeUsage"/> snapshots without locks. Writers lock the pod, then the node
+/// (always in that order), so concurrent binds never over-allocate and a pod is never bound twice.
+/// </summary>
+public sealed class ClusterState(RequestOptions requests)
+{
+    private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
+
+    public ClusterState()
+        : this(new RequestOptions())
+    {
+    }
+
+    public int NodeCount => _nodes.Count;
+
+    public int PodCount => _pods.Count;
+
+    /// <summary>Adds or updates a node. Its pods keep their holds on the new inventory; mismatches become conflicts.</summary>
+    public void UpsertNode(NodeFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        var inventory = InventoryReader.Read(facts);
+        if (_nodes.TryGetValue(facts.Name, out var existing))
+        {
+            lock (existing.Gate)
+            {
+                existing.Facts = facts;
+                existing.Usage = existing.Usage.WithInventory(inventory);
+            }
+
+            return;
+        }
+
+        var entry = new NodeEntry(facts, NodeUsage.Create(inventory));
+        if (!_nodes.TryAdd(facts.Name, entry))
+        {
+            UpsertNode(facts);
+            return;
+        }
+
+        // Pods seen before their node (informer order is not guaranteed) take their devices now.
+        foreach (var pod in _pods.Values.Where(p => p.BoundNode == facts.Name))
+        {
+            lock (pod.Gate)
+            {
+                if (pod.Hold is { } hold && pod.BoundNode == facts.Name)
+                {
+                    lock (entry.Gate)
+                    {
+                        entry.Usage = entry.Usage.With(hold);
+                    }
+                }
+            }
+        }
+    }
+
+    public void RemoveNode(string name) => _nodes.TryRemove(name, out _);
+
+    /// <summary>
+    /// Adds or updates a pod from the cluster (file, informer). A bound pod holds the devices of its allocation record;
+    /// a bound pod without one that asks for <c>amd.com/gpu</c> (another scheduler's) holds whole GPUs;
+    /// terminated pods hold nothing.
+    /// </summary>
+    /// <returns>A warning when the pod's record could not be read, else null.</returns>
+    public string? UpsertPod(PodFacts pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(pod));
+        lock (entry.Gate)
+        {
+            entry.Pod = pod;
+            if (pod.IsTerminated || pod.NodeName is null)
+            {
+                if (pod.NodeName is null && entry.BoundNode is not null && entry.Hold is not null)
+                {
+                    // A reservation made by our bind, not yet visible on the pod: keep it.
+                    return null;
+                }
+
+                SetHold(entry, null, pod.IsTerminated ? null : entry.BoundNode);
+                return null;
+            }
+
+            var (hold, warning) = HoldFromRecord(pod);
+            SetHold(entry, hold, pod.NodeName);
+            return warning;
+        }
+    }
+
+    /// <summary>Forgets a pod and frees its devices at once.</summary>
+    public void RemovePod(string uid)
+    {
+        if (_pods.TryRemove(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                SetHold(entry, null, null);
+            }
+        }
+    }
+
+    public bool TryGetPod(string uid, out PodFacts? pod, out PodAllocation? allocation)
+    {
+        if (_pods.TryGetValue(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                pod = entry.Pod;
+                allocation = entry.Hold?.Allocation;
+                return true;
+            }
+        }
+
+        pod = null;
+        allocation = null;
+        return false;
+    }
+
+    public bool TryGetNode(string name, out NodeCandidate? node)
+    {
+        if (_nodes.TryGetValue(name, out var entry))
+        {
+            node = new NodeCandidate(entry.Facts, entry.Usage);
+            return true;
+        }
+
+        node = null;
+        return false;
+    }
+
+    /// <summary>All nodes, sorted by name: a point-in-time copy of each node's snapshot.</summary>
+    public IReadOnlyList<NodeCandidate> Nodes() =>
+        [.. _nodes.Values.Select(e => new NodeCandidate(e.Facts, e.Usage)).OrderBy(n => n.Name, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Binds a pod to a node in memory: under the pod's lock and then the node's, re-fits against the latest snapshot
+    /// and, if it fits, records the allocation. Idempotent for the node the pod already holds.
+    /// </summary>
+    public ReserveResult Reserve(PodFacts pod, string nodeName, Func<NodeCandidate, FitResult> fit)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(fit);
+        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(pod));
+        lock (entry.Gate)
+        {
+            if (entry.BoundNode is { } bound)
+            {
+                return bound == nodeName
+                    ? new ReserveResult(ReserveStatus.AlreadyBoundHere, $"pod {pod.Key} is already bound to {nodeName}", entry.Hold?.Allocation)
+                    : new ReserveResult(ReserveStatus.BoundElsewhere, $"pod {pod.Key} is already bound to {bound}, not {nodeName}", null);
+            }
+
+            if (!_nodes.TryGetValue(nodeName, out var node))
+            {
+                return new ReserveResult(ReserveStatus.UnknownNode, $"node {nodeName} is not known to the extender", null);
+            }
+
+            lock (node.Gate)
+            {
+                var result = fit(new NodeCandidate(node.Facts, node.Usage));
+                if (!result.Fits)
+                {
+                    return new ReserveResult(ReserveStatus.DoesNotFit, $"pod {pod.Key} no longer fits {nodeName}: {result.Reason}", null);
+                }
+
+                entry.Pod = pod;
+                entry.BoundNode = nodeName;
+                if (result.Allocation is { } allocation)
+                {
+                    var hold = new PodHold(pod.Uid, pod.Key, allocation);
+                    entry.Hold = hold;
+                    node.Usage = node.Usage.With(hold);
+                }
+
+                return new ReserveResult(ReserveStatus.Reserved, result.Reason, result.Allocation);
+            }
+        }
+    }
+
+    /// <summary>Undoes a reservation that could not be completed (the Binding failed).</summary>
+    public void Release(string uid)
+    {
+        if (_pods.TryGetValue(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                SetHold(entry, null, null);
+            }
+        }
+    }
+
+    private void SetHold(PodEntry entry, PodHold? hold, string? boundNode)
+    {
+        if (entry.Hold is { } old && entry.BoundNode is { } oldNode && _nodes.TryGetValue(oldNode, out var previous))
+        {
+            lock (previous.Gate)
+            {
+                previous.Usage = previous.Usage.Without(old.Uid);
+            }
+        }
+
+        entry.Hold = hold;
+        entry.BoundNode = boundNode;
+        if (hold is not null && boundNode is not null && _nodes.TryGetValue(boundNode, out var node))
+        {
+            lock (node.Gate)
+            {
+                node.Usage = node.Usage.With(hold);
+            }
+        }
+    }
+
+    private (PodHold? Hold, string? Warning) HoldFromRecord(PodFacts pod)
+    {
+        if (pod.Annotations.TryGetValue(WellKnown.AllocationAnnotation, out var json))
+        {
+            if (AllocationRecord.TryRead(json, out var allocation, out var error) && allocation!.Node == pod.NodeName)
+            {
+                return (new PodHold(pod.Uid, pod.Key, allocation), null);
+            }
+
+            var why = error ?? $"it names node {allocation?.Node}, but the pod is bound to {pod.NodeName}";
+            var fallback = WholeGpuFallback(pod);
+            return (fallback, $"pod {pod.Key}: annotation {WellKnown.AllocationAnnotation} is unusable ({why}); counting it as holding {(fallback is null ? "nothing" : "whole GPUs")}");
+        }
+
+        return (WholeGpuFallback(pod), null);
+    }
+
+    /// <summary>
+    /// A bound pod without a usable record that asks for <c>amd.com/gpu</c> holds that many whole GPUs: we never hand
+    /// out more GPUs than exist. Which ones is unknown, so the fullest free ones are assumed.
+    /// </summary>
+    private PodHold? WholeGpuFallback(PodFacts pod)
+    {
+        var request = GpuRequestParser.Parse(pod, requests);
+        var count = request.Kind switch
+        {
+            GpuAskKind.Whole => request.WholeCount,
+            GpuAskKind.Shared => 1,
+            _ => 0,
+        };
+        if (count == 0 || pod.NodeName is null || !_nodes.TryGetValue(pod.NodeName, out var node))
+        {
+            return null;
+        }
+
+        var usage = node.Usage;
+        if (!usage.Inventory.HasGpus)
+        {
+            return null;
+        }
+
+        var fit = GpuPlacer.FitWhole(usage, Math.Min(count, usage.Inventory.LogicalGpuCount), PlacementPreference.Binpack, AllocationKind.Whole, GpuIsolation.TimeSlicing);
+        return fit.Allocation is { } allocation ? new PodHold(pod.Uid, pod.Key, allocation) : null;
+    }
+
+    private sealed class NodeEntry(NodeFacts facts, NodeUsage usage)
+    {
+        public object Gate { get; } = new();
+
+        public NodeFacts Facts { get; set; } = facts;
+
+        // Written under Gate, read without it: each value is an immutable snapshot.
+        private volatile NodeUsage _usage = usage;
+
+        public NodeUsage Usage
+        {
+            get => _usage;
+            set => _usage = value;
+        }
+    }
+
+    private sealed class PodEntry(PodFacts pod)
+    {
+        public object Gate { get; } = new();
+
+        public PodFacts Pod { get; set; } = pod;
+
+        public string? BoundNode { get; set; }
+
+        public PodHold? Hold { get; set; }
+    }
+}

@@ -1,0 +1,30 @@
+namespace Kaiwo.Scheduling;
+
+/// <summary>The annotation, label and resource names that make up kaiwo's contract with pods and nodes.</summary>
+public static class WellKnown
+{
+    public const string GpuResource = "amd.com/gpu";
+
+    public const string GpuFractionAnnotation = "kaiwo.ai/gpu-fraction";
+    public const string GpuMemoryAnnotation = "kaiwo.ai/gpu-memory";
+    public const string GpuSharingAnnotation = "kaiwo.ai/gpu-sharing";
+    public const string GpuIsolationAnnotation = "kaiwo.ai/gpu-isolation";
+    public const string PlacementAnnotation = "kaiwo.ai/placement";
+    public const string QueueLabel = "kaiwo.ai/queue";
+
+    public const string AllocationAnnotation = "kaiwo.ai/gpu-allocation";
+    public const string VisibleDevicesAnnotation = "kaiwo.ai/visible-devices";
+
+    public const string TopologyAnnotation = "kaiwo.ai/gpu-topology";
+    public const string UtilizationAnnotation = "kaiwo.ai/gpu-utilization";
+
+    public const string ProductNameLabel = "amd.com/gpu.product-name";
+    public const string DeviceIdLabel = "amd.com/gpu.device-id";
+    public const string FamilyLabel = "amd.com/gpu.family";
+    public const string VramLabel = "amd.com/gpu.vram";
+    public const string CuCountLabel = "amd.com/gpu.cu-count";
+    public const string PartitionLabel = "amd.com/gpu.compute-memory-partition";
+
+    /// <summary>The AMD node labeller's older form: <c>beta.amd.com/gpu.&lt;kind&gt;.&lt;value&gt;=&lt;count&gt;</c>.</summary>
+    public const string BetaLabelPrefix = "beta.amd.com/gpu.";
+}
