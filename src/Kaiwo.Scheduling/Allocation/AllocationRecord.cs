@@ -58,7 +58,7 @@ public static class AllocationRecord
                 return false;
             }
 
-            if (!root.TryGetProperty("version", out var v) || !v.TryGetInt32(out var version) || version != CurrentVersion)
+            if (!root.TryGetProperty("version", out var v) || !TryInt(v, out var version) || version != CurrentVersion)
             {
                 error = $"\"version\" must be {CurrentVersion}";
                 return false;
@@ -103,12 +103,12 @@ public static class AllocationRecord
             foreach (var g in gpus.EnumerateArray())
             {
                 if (g.ValueKind != JsonValueKind.Object
-                    || !g.TryGetProperty("index", out var idx) || !idx.TryGetInt32(out var index) || index < 0
+                    || !g.TryGetProperty("index", out var idx) || !TryInt(idx, out var index) || index < 0
                     || !TryInts(g, "partitions", out var partitions)
                     || !TryInts(g, "xcds", out var xcds)
                     || !TryInts(g, "devices", out var devices)
-                    || !g.TryGetProperty("computeMilli", out var c) || !c.TryGetInt32(out var compute) || compute < 0 || compute > 1000
-                    || !g.TryGetProperty("memoryMiB", out var m) || !m.TryGetInt64(out var memory) || memory < 0)
+                    || !g.TryGetProperty("computeMilli", out var c) || !TryInt(c, out var compute) || compute < 0 || compute > 1000
+                    || !g.TryGetProperty("memoryMiB", out var m) || m.ValueKind != JsonValueKind.Number || !m.TryGetInt64(out var memory) || memory < 0)
                 {
                     error = "each entry of \"gpus\" needs index, partitions, xcds, devices, computeMilli (0..1000) and memoryMiB";
                     return false;
@@ -145,6 +145,13 @@ public static class AllocationRecord
         return text is "mps" or "xcd" or "time-slicing";
     }
 
+    /// <summary>An integer, and false (not an exception) for any other JSON kind.</summary>
+    private static bool TryInt(JsonElement e, out int value)
+    {
+        value = 0;
+        return e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out value);
+    }
+
     private static void WriteInts(Utf8JsonWriter w, string name, IReadOnlyList<int> values)
     {
         w.WriteStartArray(name);
@@ -167,7 +174,7 @@ public static class AllocationRecord
         var list = new List<int>(array.GetArrayLength());
         foreach (var item in array.EnumerateArray())
         {
-            if (!item.TryGetInt32(out var n) || n < 0)
+            if (!TryInt(item, out var n) || n < 0)
             {
                 return false;
             }

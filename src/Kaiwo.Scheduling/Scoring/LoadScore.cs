@@ -47,7 +47,7 @@ public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
             using var doc = JsonDocument.Parse(text);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object
-                || !root.TryGetProperty("utilization", out var u) || !u.TryGetDouble(out utilization)
+                || !root.TryGetProperty("utilization", out var u) || u.ValueKind != JsonValueKind.Number || !u.TryGetDouble(out utilization)
                 || double.IsNaN(utilization) || utilization < 0 || utilization > 1
                 || !root.TryGetProperty("timestamp", out var t) || t.ValueKind != JsonValueKind.String
                 || !DateTimeOffset.TryParse(t.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out timestamp))
