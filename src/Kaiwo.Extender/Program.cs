@@ -32,6 +32,7 @@ builder.WebHost.ConfigureKestrel((context, kestrel) =>
         ?? new ExtenderOptions().MaxRequestBodyBytes);
 
 var app = builder.Build();
+StartupValidation.ValidateAll(app.Services);
 ExtenderEndpoints.Map(app);
 app.Run();
 

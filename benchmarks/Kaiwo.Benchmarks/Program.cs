@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Kaiwo.Benchmarks.ExtenderArgsBenchmarks).Assembly).Run(args);

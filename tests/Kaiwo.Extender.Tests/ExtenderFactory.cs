@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Kaiwo.Extender.Tests;
+
+/// <summary>
+/// The real extender (Program) in memory, configured through its own settings keys, with a fixed clock.
+/// With <c>kestrel</c> it runs on a real Kestrel server on a free loopback port, for what only the server enforces
+/// (the request body limit).
+/// </summary>
+public sealed class ExtenderFactory : WebApplicationFactory<Program>
+{
+    /// <summary>The time the fake clock shows: after every timestamp in the fixtures.</summary>
+    public static readonly DateTimeOffset Now = new(2026, 11, 23, 14, 0, 0, TimeSpan.Zero);
+
+    private readonly IReadOnlyDictionary<string, string?> _settings;
+
+    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false)
+    {
+        _settings = settings;
+        if (kestrel)
+        {
+            UseKestrel(0);
+        }
+    }
+
+    public FakeTimeProvider Time { get; } = new(Now);
+
+    /// <summary>The standalone cluster of a payload mode: the nodes that mode's payloads name.</summary>
+    public static ExtenderFactory ForMode(string mode, IReadOnlyDictionary<string, string?>? more = null, bool kestrel = false)
+    {
+        var settings = new Dictionary<string, string?>(StringComparer.Ordinal) { ["Extender:ClusterFile"] = Fixtures.ClusterFile(mode) };
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return new ExtenderFactory(settings, kestrel);
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        // Decisions are logged at Information: keep the test output to warnings.
+        builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureTestServices(services =>
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(Time);
+        });
+    }
+}
+
+/// <summary>A started extender and a client, shared by the tests of one class.</summary>
+public abstract class ExtenderFixture : IAsyncLifetime
+{
+    private HttpClient? _client;
+
+    protected ExtenderFixture(ExtenderFactory factory) => Factory = factory;
+
+    public ExtenderFactory Factory { get; }
+
+    public HttpClient Client => _client ?? throw new InvalidOperationException("the fixture is not initialized");
+
+    public virtual Task InitializeAsync()
+    {
+        _client = Factory.CreateClient();
+        return Task.CompletedTask;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        _client?.Dispose();
+        await Factory.DisposeAsync();
+    }
+}
+
+/// <summary>The cluster of the nodeCacheCapable payloads (payloads/cluster/names-nodes.yaml).</summary>
+public sealed class NamesCluster() : ExtenderFixture(ExtenderFactory.ForMode("names"));
+
+/// <summary>The cluster of the full-NodeList payloads (payloads/cluster/full-nodes.yaml).</summary>
+public sealed class FullCluster() : ExtenderFixture(ExtenderFactory.ForMode("full"));
+
+/// <summary>The names cluster again, for replaying every captured call without disturbing the scenarios on <see cref="NamesCluster"/>.</summary>
+public sealed class NamesReplayCluster() : ExtenderFixture(ExtenderFactory.ForMode("names"));
+
+/// <summary>The full cluster again, for replaying every captured call without disturbing the scenarios on <see cref="FullCluster"/>.</summary>
+public sealed class FullReplayCluster() : ExtenderFixture(ExtenderFactory.ForMode("full"));
+
+/// <summary>No cluster file configured: the example cluster that ships with the service.</summary>
+public sealed class ExampleCluster() : ExtenderFixture(new ExtenderFactory(new Dictionary<string, string?>()));
+
+/// <summary>The names cluster on a real Kestrel server with the smallest body limit the settings allow.</summary>
+public sealed class SmallBodyLimitCluster() : ExtenderFixture(
+    ExtenderFactory.ForMode("names", new Dictionary<string, string?> { ["Extender:MaxRequestBodyBytes"] = "65536" }, kestrel: true))
+{
+    public const int Limit = 65536;
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace Kaiwo.Extender.Tests.Hosting;
+
+/// <summary>Settings are validated at start: a bad one stops the start, and every problem is listed at once.</summary>
+public sealed class StartupValidationTests
+{
+    [Fact]
+    public void Start_BadSchedulingSettings_ThrowsOneOptionsValidationExceptionListingEveryProblem()
+    {
+        using var factory = new ExtenderFactory(new Dictionary<string, string?>
+        {
+            ["Scheduling:MinimumGpuFraction"] = "0",
+            ["Scheduling:TimeSlicingOversubscription"] = "0.5",
+            ["Scheduling:Stages:nope:Enabled"] = "true",
+        });
+
+        var ex = Assert.Throws<OptionsValidationException>(() => factory.CreateClient());
+
+        Assert.Contains("Scheduling:MinimumGpuFraction", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Scheduling:TimeSlicingOversubscription", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Scheduling:Stages:nope", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(3, ex.Failures.Count());
+    }
+
+    [Fact]
+    public void Start_BadSettingsInBothSections_ListsEveryProblem()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"kaiwo-missing-{Guid.NewGuid():N}.yaml");
+        using var factory = new ExtenderFactory(new Dictionary<string, string?>
+        {
+            ["Extender:ClusterFile"] = missing,
+            ["Extender:MaxRequestBodyBytes"] = "1024",
+            ["Scheduling:Stages:packing:Weight"] = "500",
+        });
+
+        var ex = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        var message = ex.Message;
+        Assert.Contains(missing, message, StringComparison.Ordinal);
+        Assert.Contains("Extender:MaxRequestBodyBytes", message, StringComparison.Ordinal);
+        Assert.Contains("Scheduling:Stages:packing:Weight", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_GoodOverrides_StartsAndServes()
+    {
+        // The same keys with acceptable values: stage names are matched in any case.
+        await using var factory = ExtenderFactory.ForMode("names", new Dictionary<string, string?>
+        {
+            ["Scheduling:MinimumGpuFraction"] = "0.05",
+            ["Scheduling:TimeSlicingOversubscription"] = "2",
+            ["Scheduling:Stages:PACKING:Weight"] = "5",
+        });
+        using var client = factory.CreateClient();
+
+        var answer = await Fixtures.GetAsync(client, "/readyz");
+
+        Assert.Equal(HttpStatusCode.OK, answer.Status);
+    }
+}
