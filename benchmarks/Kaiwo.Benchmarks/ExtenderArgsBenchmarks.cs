@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using BenchmarkDotNet.Attributes;
+using k8s;
 using k8s.Models;
 using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Standalone;
@@ -31,20 +33,27 @@ public class ExtenderArgsBenchmarks
         var directory = Path.Combine(AppContext.BaseDirectory, "Payloads");
         var full = JsonSerializer.Deserialize<ExtenderArgs>(File.ReadAllBytes(Path.Combine(directory, "full-filter-frac-half.json")), ExtenderJson.Options)!;
         var templates = full.Nodes!.Items;
-        var nodes = new List<V1Node>(NodeCount);
+        var nodes = new List<JsonNode>(NodeCount);
         for (var i = 0; i < NodeCount; i++)
         {
-            var node = JsonSerializer.Deserialize<V1Node>(JsonSerializer.Serialize(templates[i % templates.Count], ExtenderJson.Options), ExtenderJson.Options)!;
-            node.Metadata.Name = $"{node.Metadata.Name}-{i:D3}";
+            var node = JsonNode.Parse(templates[i % templates.Count].Json.GetRawText())!;
+            node["metadata"]!["name"] = $"{templates[i % templates.Count].Name}-{i:D3}";
             nodes.Add(node);
         }
 
-        _fullBody = JsonSerializer.SerializeToUtf8Bytes(new ExtenderArgs { Pod = full.Pod, Nodes = new V1NodeList { Items = nodes } }, ExtenderJson.Options);
-        _namesBody = JsonSerializer.SerializeToUtf8Bytes(new ExtenderArgs { Pod = full.Pod, NodeNames = [.. nodes.Select(n => n.Metadata.Name)] }, ExtenderJson.Options);
+        var podJson = JsonSerializer.SerializeToNode(full.Pod, ExtenderJson.Options);
+        _fullBody = JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["Pod"] = podJson, ["Nodes"] = new JsonObject { ["items"] = new JsonArray([.. nodes]) }, ["NodeNames"] = null });
+        _namesBody = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+        {
+            ["Pod"] = podJson!.DeepClone(),
+            ["Nodes"] = null,
+            ["NodeNames"] = new JsonArray([.. nodes.Select(n => JsonValue.Create(n["metadata"]!["name"]!.GetValue<string>()))]),
+        });
 
         var pipeline = new SchedulingPipeline(new PipelineOptions());
         var state = new ClusterState();
-        StandaloneCluster.Apply(state, new ClusterFileContents(nodes, [], []), _ => { });
+        var v1Nodes = nodes.Select(n => KubernetesJson.Deserialize<V1Node>(n.ToJsonString())).ToList();
+        StandaloneCluster.Apply(state, new ClusterFileContents(v1Nodes, [], []), _ => { });
         _verbs = new ExtenderVerbs(state, pipeline, new PendingPods(10_000), new InMemoryBinder(state, pipeline), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance);
     }
 

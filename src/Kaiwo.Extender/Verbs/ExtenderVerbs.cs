@@ -29,7 +29,7 @@ internal sealed partial class ExtenderVerbs(
         var (evaluation, candidates) = Prepare(args);
         var result = new ExtenderFilterResult();
         var passedNames = new List<string>(candidates.Count);
-        var passedNodes = args.NodeNames is null ? new List<V1Node>(candidates.Count) : null;
+        var passedNodes = args.NodeNames is null ? new List<NodePayload>(candidates.Count) : null;
         foreach (var (name, node, requestNode) in candidates)
         {
             var fit = Evaluate(evaluation, name, node);
@@ -60,7 +60,7 @@ internal sealed partial class ExtenderVerbs(
         }
         else
         {
-            result.Nodes = new V1NodeList { ApiVersion = args.Nodes?.ApiVersion, Kind = args.Nodes?.Kind, Items = passedNodes!, Metadata = args.Nodes?.Metadata };
+            result.Nodes = new NodeListPayload { ApiVersion = args.Nodes?.ApiVersion, Kind = args.Nodes?.Kind, Items = passedNodes!, Metadata = args.Nodes?.Metadata };
         }
 
         return result;
@@ -176,21 +176,21 @@ internal sealed partial class ExtenderVerbs(
         return result;
     }
 
-    private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, V1Node? RequestNode)> Candidates) Prepare(ExtenderArgs args)
+    private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)
     {
         if (args.Pod is null || KubernetesFacts.ToFacts(args.Pod) is not { } pod)
         {
             throw new BadExtenderRequestException("ExtenderArgs.Pod is missing or has no metadata.name");
         }
 
-        if (args.NodeNames is null && args.Nodes?.Items is null)
+        if (args.NodeNames is null && args.Nodes is null)
         {
             throw new BadExtenderRequestException("ExtenderArgs needs NodeNames (nodeCacheCapable: true) or Nodes.items (nodeCacheCapable: false); both are null");
         }
 
         pending.Remember(pod);
         var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
-        var candidates = new List<(string, NodeCandidate?, V1Node?)>();
+        var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
         {
             foreach (var name in args.NodeNames)
@@ -202,13 +202,12 @@ internal sealed partial class ExtenderVerbs(
         {
             foreach (var requestNode in args.Nodes!.Items)
             {
-                var name = requestNode?.Metadata?.Name;
-                if (string.IsNullOrEmpty(name))
+                if (requestNode.Facts is not { } facts)
                 {
                     throw new BadExtenderRequestException("ExtenderArgs.Nodes.items has a node without metadata.name");
                 }
 
-                candidates.Add((name, state.TryGetNode(name, out var node) ? node : FromRequest(requestNode!), requestNode));
+                candidates.Add((facts.Name, state.TryGetNode(facts.Name, out var node) ? node : FromRequest(facts), requestNode));
             }
         }
 
@@ -216,8 +215,7 @@ internal sealed partial class ExtenderVerbs(
     }
 
     /// <summary>A node kube-scheduler knows and we do not yet: judged from its own labels, with nothing allocated.</summary>
-    private static NodeCandidate? FromRequest(V1Node node) =>
-        KubernetesFacts.ToFacts(node) is { } facts ? new NodeCandidate(facts, NodeUsage.Create(InventoryReader.Read(facts))) : null;
+    private static NodeCandidate FromRequest(NodeFacts facts) => new(facts, NodeUsage.Create(InventoryReader.Read(facts)));
 
     private FitResult Evaluate(PodEvaluation evaluation, string name, NodeCandidate? node)
     {

@@ -14,7 +14,7 @@ internal sealed class ExtenderArgs
 
     /// <summary>Set when the extender is not nodeCacheCapable: the full candidate nodes.</summary>
     [JsonPropertyName("Nodes")]
-    public V1NodeList? Nodes { get; set; }
+    public NodeListPayload? Nodes { get; set; }
 
     /// <summary>Set when the extender is nodeCacheCapable: only the candidate node names.</summary>
     [JsonPropertyName("NodeNames")]
@@ -26,7 +26,7 @@ internal sealed class ExtenderFilterResult
 {
     [JsonPropertyName("Nodes")]
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public V1NodeList? Nodes { get; set; }
+    public NodeListPayload? Nodes { get; set; }
 
     [JsonPropertyName("NodeNames")]
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]

@@ -32,6 +32,13 @@ public sealed class NodeUsage
         Holds = holds;
         Gpus = gpus;
         Conflicts = conflicts;
+        long used = 0;
+        for (var i = 0; i < gpus.Length; i++)
+        {
+            used += UsedMilli(inventory.Gpus[i], gpus[i]);
+        }
+
+        UsedMilliTotal = used;
     }
 
     public NodeInventory Inventory { get; }
@@ -46,6 +53,9 @@ public sealed class NodeUsage
     public ImmutableList<string> Conflicts { get; }
 
     public string NodeName => Inventory.NodeName;
+
+    /// <summary>The sum of <see cref="UsedMilli(int)"/> over the node's GPUs, computed once per snapshot.</summary>
+    public long UsedMilliTotal { get; }
 
     public static NodeUsage Create(NodeInventory inventory) =>
         new(inventory, ImmutableSortedDictionary<string, PodHold>.Empty.WithComparers(StringComparer.Ordinal), new GpuUsage[inventory.Gpus.Count], []);
@@ -70,40 +80,26 @@ public sealed class NodeUsage
     public NodeUsage Without(string uid) => Holds.ContainsKey(uid) ? Rebuild(Inventory, Holds.Remove(uid)) : this;
 
     /// <summary>The share of a physical GPU in use, in thousandths: partitions held, or the larger of compute and memory held.</summary>
-    public int UsedMilli(int gpu)
+    public int UsedMilli(int gpu) => UsedMilli(Inventory.Gpus[gpu], Gpus[gpu]);
+
+    internal static int UsedMilli(PhysicalGpu gpu, GpuUsage usage)
     {
-        var g = Inventory.Gpus[gpu];
-        var u = Gpus[gpu];
-        if (u.HeldWhole)
+        if (usage.HeldWhole)
         {
             return 1000;
         }
 
-        if (g.IsPartitioned)
+        if (gpu.IsPartitioned)
         {
-            return u.PartitionsHeld * 1000 / g.Partitions;
+            return usage.PartitionsHeld * 1000 / gpu.Partitions;
         }
 
-        var memory = g.MemoryMiB > 0 ? (int)Math.Min(1000, u.MemoryMiB * 1000 / g.MemoryMiB) : 0;
-        return Math.Max(Math.Min(1000, u.ComputeMilli), memory);
+        var memory = gpu.MemoryMiB > 0 ? (int)Math.Min(1000, usage.MemoryMiB * 1000 / gpu.MemoryMiB) : 0;
+        return Math.Max(Math.Min(1000, usage.ComputeMilli), memory);
     }
 
     /// <summary>The share of the node's GPU capacity in use, 0..1.</summary>
-    public double UsedFraction()
-    {
-        if (Gpus.Count == 0)
-        {
-            return 0;
-        }
-
-        long used = 0;
-        for (var i = 0; i < Gpus.Count; i++)
-        {
-            used += UsedMilli(i);
-        }
-
-        return used / (1000.0 * Gpus.Count);
-    }
+    public double UsedFraction() => Gpus.Count == 0 ? 0 : UsedMilliTotal / (1000.0 * Gpus.Count);
 
     private static NodeUsage Rebuild(NodeInventory inventory, ImmutableSortedDictionary<string, PodHold> holds)
     {
@@ -123,8 +119,7 @@ public sealed class NodeUsage
     /// </summary>
     private static void Apply(NodeInventory inventory, GpuUsage[] gpus, PodHold hold, ImmutableList<string>.Builder conflicts)
     {
-        var allocation = hold.Allocation;
-        foreach (var grant in allocation.Gpus)
+        foreach (var grant in hold.Allocation.Gpus)
         {
             var i = IndexOf(inventory, grant.Index);
             if (i < 0)
@@ -133,56 +128,59 @@ public sealed class NodeUsage
                 continue;
             }
 
-            var gpu = inventory.Gpus[i];
-            var u = gpus[i];
-            if (gpu.IsPartitioned)
-            {
-                ulong mask = 0;
-                if (grant.Partitions.Count == 0)
-                {
-                    // A record from before the GPU was partitioned: it holds the whole GPU.
-                    conflicts.Add($"pod {hold.PodKey} holds GPU {grant.Index} unpartitioned, but it is now in {gpu.ModeName}");
-                    mask = gpu.Partitions >= 64 ? ulong.MaxValue : (1UL << gpu.Partitions) - 1;
-                }
-
-                foreach (var p in grant.Partitions)
-                {
-                    if (p >= gpu.Partitions)
-                    {
-                        conflicts.Add($"pod {hold.PodKey} holds partition {p} of GPU {grant.Index}, which has {gpu.Partitions} partitions in {gpu.ModeName}");
-                        continue;
-                    }
-
-                    mask |= 1UL << p;
-                }
-
-                if ((u.PartitionMask & mask) != 0)
-                {
-                    conflicts.Add($"pod {hold.PodKey} holds partitions of GPU {grant.Index} that another pod holds too");
-                }
-
-                gpus[i] = u with { PartitionMask = u.PartitionMask | mask };
-                continue;
-            }
-
-            if (grant.Partitions.Count > 1 || grant.Partitions.Any(p => p > 0))
-            {
-                conflicts.Add($"pod {hold.PodKey} holds partitions of GPU {grant.Index}, which is now unpartitioned");
-            }
-
-            var whole = allocation.Kind == AllocationKind.Whole || grant.Partitions.Count > 0;
-            if (u.HeldWhole || (whole && u.SharedPods > 0))
-            {
-                conflicts.Add($"pod {hold.PodKey} holds GPU {grant.Index}, which another pod holds whole");
-            }
-
-            gpus[i] = whole
-                ? u with { HeldWhole = true }
-                : u with { ComputeMilli = u.ComputeMilli + grant.ComputeMilli, MemoryMiB = u.MemoryMiB + grant.MemoryMiB, SharedPods = u.SharedPods + 1 };
+            gpus[i] = Add(gpus[i], inventory.Gpus[i], grant, hold.Allocation.Kind, conflicts, hold.PodKey);
         }
     }
 
-    private static int IndexOf(NodeInventory inventory, int gpuIndex)
+    /// <summary>One GPU's usage with one more grant on it; mismatches go to <paramref name="conflicts"/> when given.</summary>
+    internal static GpuUsage Add(GpuUsage u, PhysicalGpu gpu, GpuGrant grant, AllocationKind kind, IList<string>? conflicts, string podKey)
+    {
+        if (gpu.IsPartitioned)
+        {
+            ulong mask = 0;
+            if (grant.Partitions.Count == 0)
+            {
+                // A record from before the GPU was partitioned: it holds the whole GPU.
+                conflicts?.Add($"pod {podKey} holds GPU {grant.Index} unpartitioned, but it is now in {gpu.ModeName}");
+                mask = gpu.Partitions >= 64 ? ulong.MaxValue : (1UL << gpu.Partitions) - 1;
+            }
+
+            foreach (var p in grant.Partitions)
+            {
+                if (p >= gpu.Partitions)
+                {
+                    conflicts?.Add($"pod {podKey} holds partition {p} of GPU {grant.Index}, which has {gpu.Partitions} partitions in {gpu.ModeName}");
+                    continue;
+                }
+
+                mask |= 1UL << p;
+            }
+
+            if ((u.PartitionMask & mask) != 0)
+            {
+                conflicts?.Add($"pod {podKey} holds partitions of GPU {grant.Index} that another pod holds too");
+            }
+
+            return u with { PartitionMask = u.PartitionMask | mask };
+        }
+
+        if (grant.Partitions.Count > 1 || grant.Partitions.Any(p => p > 0))
+        {
+            conflicts?.Add($"pod {podKey} holds partitions of GPU {grant.Index}, which is now unpartitioned");
+        }
+
+        var whole = kind == AllocationKind.Whole || grant.Partitions.Count > 0;
+        if (u.HeldWhole || (whole && u.SharedPods > 0))
+        {
+            conflicts?.Add($"pod {podKey} holds GPU {grant.Index}, which another pod holds whole");
+        }
+
+        return whole
+            ? u with { HeldWhole = true }
+            : u with { ComputeMilli = u.ComputeMilli + grant.ComputeMilli, MemoryMiB = u.MemoryMiB + grant.MemoryMiB, SharedPods = u.SharedPods + 1 };
+    }
+
+    internal static int IndexOf(NodeInventory inventory, int gpuIndex)
     {
         var gpus = inventory.Gpus;
         if (gpuIndex < gpus.Count && gpus[gpuIndex].Index == gpuIndex)

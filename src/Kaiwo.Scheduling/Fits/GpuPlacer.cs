@@ -429,39 +429,43 @@ public static class GpuPlacer
 
     private static FitResult Result(NodeUsage node, PodAllocation allocation, int minimumGpus, int minimumQuadrants)
     {
+        // Computed on the touched GPUs only, without building the next snapshot: prioritize does this for every node.
         var gpus = node.Inventory.Gpus;
-        var after = node.With(new PodHold("\u0000placement", "placement", allocation));
-        var touched = allocation.Gpus.Select(g => IndexOf(gpus, g.Index)).ToArray();
-        var quadrants = allocation.Gpus.Sum(g =>
+        var usedAfter = node.UsedMilliTotal;
+        long touchedAfter = 0;
+        ulong numaNodes = 0;
+        var quadrants = 0;
+        foreach (var grant in allocation.Gpus)
         {
-            var gpu = gpus[IndexOf(gpus, g.Index)];
-            return gpu.IsPartitioned ? g.Partitions.Select(gpu.QuadrantOf).Distinct().Count() : 1;
-        });
+            var i = NodeUsage.IndexOf(node.Inventory, grant.Index);
+            var gpu = gpus[i];
+            var before = NodeUsage.UsedMilli(gpu, node.Gpus[i]);
+            var after = NodeUsage.UsedMilli(gpu, NodeUsage.Add(node.Gpus[i], gpu, grant, allocation.Kind, null, string.Empty));
+            usedAfter += after - before;
+            touchedAfter += after;
+            numaNodes |= 1UL << Math.Min(63, gpu.NumaNode);
+            ulong quadrantMask = 0;
+            foreach (var p in grant.Partitions)
+            {
+                quadrantMask |= 1UL << gpu.QuadrantOf(p);
+            }
+
+            quadrants += Math.Max(1, BitOperations.PopCount(quadrantMask));
+        }
+
+        var capacity = 1000.0 * Math.Max(1, gpus.Count);
         var quality = new PlacementQuality
         {
             GpusTouched = allocation.Gpus.Count,
             MinimumGpus = Math.Max(1, minimumGpus),
-            NumaNodes = touched.Select(i => gpus[i].NumaNode).Distinct().Count(),
+            NumaNodes = BitOperations.PopCount(numaNodes),
             QuadrantsSpanned = quadrants,
             MinimumQuadrants = Math.Max(1, minimumQuadrants),
-            NodeUsedBefore = node.UsedFraction(),
-            NodeUsedAfter = after.UsedFraction(),
-            GpusUsedAfter = touched.Average(i => after.UsedMilli(i)) / 1000.0,
+            NodeUsedBefore = node.UsedMilliTotal / capacity,
+            NodeUsedAfter = usedAfter / capacity,
+            GpusUsedAfter = touchedAfter / (1000.0 * allocation.Gpus.Count),
         };
-        return new FitResult(FitOutcome.Fits, $"fits on GPU {string.Join(", ", allocation.Gpus.Select(g => g.Index))}", allocation, quality);
-    }
-
-    private static int IndexOf(IReadOnlyList<PhysicalGpu> gpus, int index)
-    {
-        for (var i = 0; i < gpus.Count; i++)
-        {
-            if (gpus[i].Index == index)
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        return new FitResult(FitOutcome.Fits, "fits", allocation, quality);
     }
 
     private static string DescribeWholeShortage(NodeUsage node, int count, int[] freeCount, int totalFree)

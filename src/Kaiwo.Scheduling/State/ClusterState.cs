@@ -60,8 +60,7 @@ public sealed class ClusterState(RequestOptions requests)
         {
             lock (existing.Gate)
             {
-                existing.Facts = facts;
-                existing.Usage = existing.Usage.WithInventory(inventory);
+                existing.Replace(facts, existing.Usage.WithInventory(inventory));
             }
 
             return;
@@ -156,7 +155,7 @@ public sealed class ClusterState(RequestOptions requests)
     {
         if (_nodes.TryGetValue(name, out var entry))
         {
-            node = new NodeCandidate(entry.Facts, entry.Usage);
+            node = entry.Current;
             return true;
         }
 
@@ -166,7 +165,7 @@ public sealed class ClusterState(RequestOptions requests)
 
     /// <summary>All nodes, sorted by name: a point-in-time copy of each node's snapshot.</summary>
     public IReadOnlyList<NodeCandidate> Nodes() =>
-        [.. _nodes.Values.Select(e => new NodeCandidate(e.Facts, e.Usage)).OrderBy(n => n.Name, StringComparer.Ordinal)];
+        [.. _nodes.Values.Select(e => e.Current).OrderBy(n => n.Name, StringComparer.Ordinal)];
 
     /// <summary>
     /// Binds a pod to a node in memory: under the pod's lock and then the node's, re-fits against the latest snapshot
@@ -193,7 +192,7 @@ public sealed class ClusterState(RequestOptions requests)
 
             lock (node.Gate)
             {
-                var result = fit(new NodeCandidate(node.Facts, node.Usage));
+                var result = fit(node.Current);
                 if (!result.Fits)
                 {
                     return new ReserveResult(ReserveStatus.DoesNotFit, $"pod {pod.Key} no longer fits {nodeName}: {result.Reason}", null);
@@ -293,18 +292,20 @@ public sealed class ClusterState(RequestOptions requests)
 
     private sealed class NodeEntry(NodeFacts facts, NodeUsage usage)
     {
+        // Written under Gate, read without it: each value is an immutable snapshot of the node's facts and usage.
+        private volatile NodeCandidate _current = new(facts, usage);
+
         public object Gate { get; } = new();
 
-        public NodeFacts Facts { get; set; } = facts;
-
-        // Written under Gate, read without it: each value is an immutable snapshot.
-        private volatile NodeUsage _usage = usage;
+        public NodeCandidate Current => _current;
 
         public NodeUsage Usage
         {
-            get => _usage;
-            set => _usage = value;
+            get => _current.Usage;
+            set => _current = _current with { Usage = value };
         }
+
+        public void Replace(NodeFacts facts, NodeUsage usage) => _current = new NodeCandidate(facts, usage);
     }
 
     private sealed class PodEntry(PodFacts pod)

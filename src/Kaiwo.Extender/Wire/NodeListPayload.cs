@@ -1,0 +1,168 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Kaiwo.Scheduling.Inventory;
+
+namespace Kaiwo.Extender.Wire;
+
+/// <summary>One node of a full NodeList: its JSON as sent, and the few facts the scheduling core reads from it.</summary>
+internal sealed record NodePayload(JsonElement Json, NodeFacts? Facts)
+{
+    public string? Name => Facts?.Name;
+}
+
+/// <summary>
+/// The <c>Nodes</c> NodeList of ExtenderArgs and ExtenderFilterResult when the extender is not nodeCacheCapable.
+/// </summary>
+/// <remarks>
+/// A NodeList of 500 real nodes is megabytes of JSON (images, conditions, managedFields). Materialising it as
+/// KubernetesClient's V1Node objects costs ten times more than reading it, and the extender only needs each node's
+/// name, labels, annotations and allocatable, and must answer with the passed nodes unchanged. So each item is kept
+/// as its JSON element and echoed back byte for byte.
+/// </remarks>
+[JsonConverter(typeof(NodeListPayloadConverter))]
+internal sealed class NodeListPayload
+{
+    public string? ApiVersion { get; init; }
+    public string? Kind { get; init; }
+    public JsonElement? Metadata { get; init; }
+    public List<NodePayload> Items { get; init; } = [];
+}
+
+internal sealed class NodeListPayloadConverter : JsonConverter<NodeListPayload>
+{
+    private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
+
+    public override NodeListPayload? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Nodes must be a NodeList object");
+        }
+
+        string? apiVersion = null, kind = null;
+        JsonElement? metadata = null;
+        var items = new List<NodePayload>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var property = reader.GetString();
+            reader.Read();
+            switch (property)
+            {
+                case "apiVersion":
+                    apiVersion = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    break;
+                case "kind":
+                    kind = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    break;
+                case "metadata":
+                    metadata = JsonElement.ParseValue(ref reader);
+                    break;
+                case "items":
+                    if (reader.TokenType == JsonTokenType.Null)
+                    {
+                        break;
+                    }
+
+                    if (reader.TokenType != JsonTokenType.StartArray)
+                    {
+                        throw new JsonException("Nodes.items must be an array of Node objects");
+                    }
+
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        var node = JsonElement.ParseValue(ref reader);
+                        if (node.ValueKind != JsonValueKind.Object)
+                        {
+                            throw new JsonException("Nodes.items must be an array of Node objects");
+                        }
+
+                        items.Add(new NodePayload(node, FactsOf(node)));
+                    }
+
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+
+        return new NodeListPayload { ApiVersion = apiVersion, Kind = kind, Metadata = metadata, Items = items };
+    }
+
+    public override void Write(Utf8JsonWriter writer, NodeListPayload value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        if (value.Kind is not null)
+        {
+            writer.WriteString("kind", value.Kind);
+        }
+
+        if (value.ApiVersion is not null)
+        {
+            writer.WriteString("apiVersion", value.ApiVersion);
+        }
+
+        if (value.Metadata is { } metadata)
+        {
+            writer.WritePropertyName("metadata");
+            metadata.WriteTo(writer);
+        }
+
+        writer.WriteStartArray("items");
+        foreach (var item in value.Items)
+        {
+            item.Json.WriteTo(writer);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Name, labels, annotations and allocatable of a Node; null without a name.</summary>
+    internal static NodeFacts? FactsOf(JsonElement node)
+    {
+        if (!node.TryGetProperty("metadata", out var metadata) || metadata.ValueKind != JsonValueKind.Object
+            || !metadata.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
+            || string.IsNullOrEmpty(name.GetString()))
+        {
+            return null;
+        }
+
+        var allocatable = node.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.Object
+            ? Strings(status, "allocatable")
+            : Empty;
+        return new NodeFacts
+        {
+            Name = name.GetString()!,
+            Labels = Strings(metadata, "labels"),
+            Annotations = Strings(metadata, "annotations"),
+            Allocatable = allocatable,
+        };
+    }
+
+    private static IReadOnlyDictionary<string, string> Strings(JsonElement parent, string property)
+    {
+        if (!parent.TryGetProperty(property, out var map) || map.ValueKind != JsonValueKind.Object)
+        {
+            return Empty;
+        }
+
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
+        {
+            result[p.Name] = p.Value.ValueKind switch
+            {
+                JsonValueKind.String => p.Value.GetString()!,
+                JsonValueKind.Number => p.Value.GetRawText(),
+                _ => string.Empty,
+            };
+        }
+
+        return result;
+    }
+}
