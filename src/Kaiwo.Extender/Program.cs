@@ -1,4 +1,5 @@
 using Kaiwo.Extender.Hosting;
+using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Standalone;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling.Pipeline;
@@ -12,8 +13,10 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--
 
 builder.Services.AddOptions<ExtenderOptions>().Bind(builder.Configuration.GetSection(ExtenderOptions.Section)).ValidateOnStart();
 builder.Services.AddOptions<SchedulingOptions>().Bind(builder.Configuration.GetSection(SchedulingOptions.Section)).ValidateOnStart();
+builder.Services.AddOptions<KubernetesOptions>().Bind(builder.Configuration.GetSection(KubernetesOptions.Section)).ValidateOnStart();
 builder.Services.AddSingleton<IValidateOptions<ExtenderOptions>, ExtenderOptionsValidator>();
 builder.Services.AddSingleton<IValidateOptions<SchedulingOptions>, ExtenderOptionsValidator>();
+builder.Services.AddSingleton<IValidateOptions<KubernetesOptions>, ExtenderOptionsValidator>();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.ToPipelineOptions());
@@ -21,11 +24,28 @@ builder.Services.AddSingleton(sp => new SchedulingPipeline(sp.GetRequiredService
 builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<PipelineOptions>().Requests));
 builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.PendingPodCapacity));
 builder.Services.AddSingleton<Readiness>();
+builder.Services.AddSingleton<QueueCatalog>();
 builder.Services.AddSingleton<ExtenderVerbs>();
 
-// Standalone mode serves a cluster file (the example cluster by default); the live API server adapter plugs in here.
-builder.Services.AddSingleton<IPodBinder, InMemoryBinder>();
-builder.Services.AddHostedService<StandaloneCluster>();
+// The cluster comes from a file (standalone) or from the API server (live): the adapters plug in here.
+var mode = ClusterMode.Resolve(
+    builder.Configuration.GetSection(ExtenderOptions.Section).Get<ExtenderOptions>() ?? new ExtenderOptions(),
+    builder.Configuration.GetSection(KubernetesOptions.Section).Get<KubernetesOptions>() ?? new KubernetesOptions());
+builder.Services.AddSingleton(mode);
+if (mode.Kind == ClusterModeKind.Live)
+{
+    builder.Services.AddSingleton<IKubernetesApi>(_ => new KubernetesApi(new k8s.Kubernetes(mode.Kubernetes!)));
+    builder.Services.AddSingleton<PodTarget>();
+    builder.Services.AddSingleton<LiveBinder>();
+    builder.Services.AddSingleton<IPodBinder>(sp => sp.GetRequiredService<LiveBinder>());
+    builder.Services.AddSingleton<LiveCluster>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());
+}
+else
+{
+    builder.Services.AddSingleton<IPodBinder, InMemoryBinder>();
+    builder.Services.AddHostedService<StandaloneCluster>();
+}
 
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection(ExtenderOptions.Section).Get<ExtenderOptions>()?.MaxRequestBodyBytes

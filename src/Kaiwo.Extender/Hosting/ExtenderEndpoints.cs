@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling.State;
@@ -27,8 +28,25 @@ internal static class ExtenderEndpoints
             ? Results.Text("ready")
             : Results.Text($"not ready: {readiness.NotReadyReason}", statusCode: StatusCodes.Status503ServiceUnavailable));
 
-        app.MapGet("/inspect", (ClusterState state) =>
-            Results.Json(new { nodes = InspectTable.Build(state.Nodes()) }, InspectJson));
+        app.MapGet("/inspect", (ClusterState state, ClusterMode mode, QueueCatalog queues, IServiceProvider services) =>
+            Results.Json(
+                new
+                {
+                    mode = mode.Name,
+                    source = mode.Source,
+                    queues = new { available = queues.UnavailableReason is null, reason = queues.UnavailableReason, names = queues.Names },
+                    informers = services.GetService<LiveCluster>()?.Informers.Select(i => new
+                    {
+                        resource = i.Resource,
+                        synced = i.IsSynced,
+                        resourceVersion = i.ResourceVersion,
+                        lists = i.Lists,
+                        eventsApplied = i.EventsApplied,
+                    }),
+                    assumedPods = state.AssumedCount,
+                    nodes = InspectTable.Build(state.Nodes()),
+                },
+                InspectJson));
         app.MapGet("/inspect/{node}", (string node, ClusterState state) =>
             state.TryGetNode(node, out var candidate)
                 ? Results.Json(InspectTable.Build(candidate!.Usage), InspectJson)

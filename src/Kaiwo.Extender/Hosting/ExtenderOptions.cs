@@ -1,3 +1,4 @@
+using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
@@ -9,6 +10,9 @@ namespace Kaiwo.Extender.Hosting;
 internal sealed class ExtenderOptions
 {
     public const string Section = "Extender";
+
+    /// <summary><c>auto</c> (default), <c>standalone</c> or <c>live</c>: see <see cref="ClusterMode.Resolve"/>.</summary>
+    public string? Mode { get; set; } = "auto";
 
     /// <summary>A cluster file to serve standalone. Empty: the example cluster that ships with the service.</summary>
     public string? ClusterFile { get; set; }
@@ -47,8 +51,55 @@ internal sealed class SchedulingOptions
 }
 
 /// <summary>Validates every setting at start and lists every problem at once.</summary>
-internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOptions>, IValidateOptions<SchedulingOptions>
+internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOptions>, IValidateOptions<SchedulingOptions>, IValidateOptions<KubernetesOptions>
 {
+    public ValidateOptionsResult Validate(string? name, KubernetesOptions options)
+    {
+        var problems = new List<string>();
+        void Positive(string key, TimeSpan value)
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                problems.Add($"{KubernetesOptions.Section}:{key} is {value}; it must be positive");
+            }
+        }
+
+        Positive(nameof(options.AssumedPodTtl), options.AssumedPodTtl);
+        Positive(nameof(options.BindTimeout), options.BindTimeout);
+        Positive(nameof(options.RequestTimeout), options.RequestTimeout);
+        Positive(nameof(options.RetryDelay), options.RetryDelay);
+        Positive(nameof(options.ReconnectDelay), options.ReconnectDelay);
+        Positive(nameof(options.MaxReconnectDelay), options.MaxReconnectDelay);
+        Positive(nameof(options.CrdRetryInterval), options.CrdRetryInterval);
+        Positive(nameof(options.AssumedSweepInterval), options.AssumedSweepInterval);
+        if (options.BindTimeout >= TimeSpan.FromSeconds(5))
+        {
+            problems.Add($"{KubernetesOptions.Section}:BindTimeout is {options.BindTimeout}; it must stay below kube-scheduler's extender httpTimeout (5s by default), e.g. 4s");
+        }
+
+        if (options.RequestTimeout > options.BindTimeout)
+        {
+            problems.Add($"{KubernetesOptions.Section}:RequestTimeout ({options.RequestTimeout}) must not exceed BindTimeout ({options.BindTimeout})");
+        }
+
+        if (options.MaxRetries is < 0 or > 10)
+        {
+            problems.Add($"{KubernetesOptions.Section}:MaxRetries is {options.MaxRetries}; it must be from 0 to 10");
+        }
+
+        if (options.ListPageSize is < 1 or > 5000)
+        {
+            problems.Add($"{KubernetesOptions.Section}:ListPageSize is {options.ListPageSize}; it must be from 1 to 5000");
+        }
+
+        if (!string.IsNullOrEmpty(options.Kubeconfig) && !File.Exists(options.Kubeconfig))
+        {
+            problems.Add($"{KubernetesOptions.Section}:Kubeconfig is \"{options.Kubeconfig}\", which does not exist");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
     public ValidateOptionsResult Validate(string? name, ExtenderOptions options)
     {
         var problems = new List<string>();
@@ -60,6 +111,11 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.PendingPodCapacity < 1)
         {
             problems.Add($"{ExtenderOptions.Section}:PendingPodCapacity is {options.PendingPodCapacity}; it must be at least 1");
+        }
+
+        if (options.Mode is not null && !new[] { "auto", "standalone", "live" }.Contains(options.Mode, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"{ExtenderOptions.Section}:Mode is \"{options.Mode}\"; it must be auto, standalone or live");
         }
 
         if (!string.IsNullOrEmpty(options.ClusterFile) && !File.Exists(options.ClusterFile))

@@ -13,6 +13,7 @@ internal static class StartupValidation
         var failures = new List<string>();
         Check<ExtenderOptions>(services, failures);
         Check<SchedulingOptions>(services, failures);
+        Check<Live.KubernetesOptions>(services, failures);
         if (failures.Count > 0)
         {
             throw new OptionsValidationException("kaiwo", typeof(ExtenderOptions), failures);

@@ -1,5 +1,6 @@
 using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
 
@@ -11,6 +12,7 @@ namespace Kaiwo.Extender.Standalone;
 /// </summary>
 internal sealed partial class StandaloneCluster(
     ClusterState state,
+    QueueCatalog queues,
     Readiness readiness,
     IOptions<ExtenderOptions> options,
     ILogger<StandaloneCluster> log) : IHostedService
@@ -23,6 +25,7 @@ internal sealed partial class StandaloneCluster(
         var path = string.IsNullOrEmpty(options.Value.ClusterFile) ? ExampleClusterPath : options.Value.ClusterFile;
         var contents = ClusterFile.Load(path);
         Apply(state, contents, warning => LogRecordWarning(log, warning));
+        queues.ReplaceNames(contents.QueueNames);
         readiness.MarkReady();
         LogLoaded(log, path, contents.Nodes.Count, contents.Pods.Count, contents.QueueNames.Count);
         return Task.CompletedTask;

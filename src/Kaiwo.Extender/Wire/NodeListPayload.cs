@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Scheduling.Inventory;
 
 namespace Kaiwo.Extender.Wire;
@@ -30,8 +31,6 @@ internal sealed class NodeListPayload
 
 internal sealed class NodeListPayloadConverter : JsonConverter<NodeListPayload>
 {
-    private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
-
     public override NodeListPayload? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType == JsonTokenType.Null)
@@ -81,7 +80,7 @@ internal sealed class NodeListPayloadConverter : JsonConverter<NodeListPayload>
                             throw new JsonException("Nodes.items must be an array of Node objects");
                         }
 
-                        items.Add(new NodePayload(node, FactsOf(node)));
+                        items.Add(new NodePayload(node, ObjectJson.NodeFactsOf(node)));
                     }
 
                     break;
@@ -121,48 +120,5 @@ internal sealed class NodeListPayloadConverter : JsonConverter<NodeListPayload>
 
         writer.WriteEndArray();
         writer.WriteEndObject();
-    }
-
-    /// <summary>Name, labels, annotations and allocatable of a Node; null without a name.</summary>
-    internal static NodeFacts? FactsOf(JsonElement node)
-    {
-        if (!node.TryGetProperty("metadata", out var metadata) || metadata.ValueKind != JsonValueKind.Object
-            || !metadata.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
-            || string.IsNullOrEmpty(name.GetString()))
-        {
-            return null;
-        }
-
-        var allocatable = node.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.Object
-            ? Strings(status, "allocatable")
-            : Empty;
-        return new NodeFacts
-        {
-            Name = name.GetString()!,
-            Labels = Strings(metadata, "labels"),
-            Annotations = Strings(metadata, "annotations"),
-            Allocatable = allocatable,
-        };
-    }
-
-    private static IReadOnlyDictionary<string, string> Strings(JsonElement parent, string property)
-    {
-        if (!parent.TryGetProperty(property, out var map) || map.ValueKind != JsonValueKind.Object)
-        {
-            return Empty;
-        }
-
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var p in map.EnumerateObject())
-        {
-            result[p.Name] = p.Value.ValueKind switch
-            {
-                JsonValueKind.String => p.Value.GetString()!,
-                JsonValueKind.Number => p.Value.GetRawText(),
-                _ => string.Empty,
-            };
-        }
-
-        return result;
     }
 }

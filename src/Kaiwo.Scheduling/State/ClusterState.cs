@@ -55,16 +55,20 @@ public sealed class ClusterState(RequestOptions requests)
     public void UpsertNode(NodeFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        var inventory = InventoryReader.Read(facts);
         if (_nodes.TryGetValue(facts.Name, out var existing))
         {
             lock (existing.Gate)
             {
-                existing.Replace(facts, existing.Usage.WithInventory(inventory));
+                // Most node events are heartbeats: when nothing the inventory reads changed, keep the usage snapshot.
+                var current = existing.Current;
+                var usage = SameInventoryInputs(current.Facts, facts) ? current.Usage : current.Usage.WithInventory(InventoryReader.Read(facts));
+                existing.Replace(facts, usage);
             }
 
             return;
         }
+
+        var inventory = InventoryReader.Read(facts);
 
         var entry = new NodeEntry(facts, NodeUsage.Create(inventory));
         if (!_nodes.TryAdd(facts.Name, entry))
@@ -91,6 +95,34 @@ public sealed class ClusterState(RequestOptions requests)
 
     public void RemoveNode(string name) => _nodes.TryRemove(name, out _);
 
+    private static bool SameInventoryInputs(NodeFacts a, NodeFacts b) =>
+        SameMap(a.Labels, b.Labels)
+        && SameMap(a.Allocatable, b.Allocatable)
+        && a.Annotations.GetValueOrDefault(WellKnown.TopologyAnnotation) == b.Annotations.GetValueOrDefault(WellKnown.TopologyAnnotation);
+
+    private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
+    {
+        if (ReferenceEquals(a, b))
+        {
+            return true;
+        }
+
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        foreach (var (key, value) in a)
+        {
+            if (!b.TryGetValue(key, out var other) || other != value)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>
     /// Adds or updates a pod from the cluster (file, informer). A bound pod holds the devices of its allocation record;
     /// a bound pod without one that asks for <c>amd.com/gpu</c> (another scheduler's) holds whole GPUs;
@@ -104,19 +136,32 @@ public sealed class ClusterState(RequestOptions requests)
         lock (entry.Gate)
         {
             entry.Pod = pod;
-            if (pod.IsTerminated || pod.NodeName is null)
+            if (pod.IsTerminated)
             {
-                if (pod.NodeName is null && entry.BoundNode is not null && entry.Hold is not null)
-                {
-                    // A reservation made by our bind, not yet visible on the pod: keep it.
-                    return null;
-                }
-
-                SetHold(entry, null, pod.IsTerminated ? null : entry.BoundNode);
+                entry.AssumedUntil = null;
+                SetHold(entry, null, null);
                 return null;
             }
 
+            if (pod.NodeName is null)
+            {
+                // Not bound (yet): a reservation our bind made stays until the watch shows the binding or it expires.
+                if (entry.AssumedUntil is null)
+                {
+                    SetHold(entry, null, null);
+                }
+
+                return null;
+            }
+
+            entry.AssumedUntil = null;
             var (hold, warning) = HoldFromRecord(pod);
+            if (entry.BoundNode == pod.NodeName && entry.Hold is { } current && hold is not null && current.Allocation.SameAs(hold.Allocation))
+            {
+                // Most pod events (status, conditions) change nothing we hold: keep the node snapshot as it is.
+                return warning;
+            }
+
             SetHold(entry, hold, pod.NodeName);
             return warning;
         }
@@ -171,7 +216,7 @@ public sealed class ClusterState(RequestOptions requests)
     /// Binds a pod to a node in memory: under the pod's lock and then the node's, re-fits against the latest snapshot
     /// and, if it fits, records the allocation. Idempotent for the node the pod already holds.
     /// </summary>
-    public ReserveResult Reserve(PodFacts pod, string nodeName, Func<NodeCandidate, FitResult> fit)
+    public ReserveResult Reserve(PodFacts pod, string nodeName, Func<NodeCandidate, FitResult> fit, DateTimeOffset? assumedUntil = null)
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(fit);
@@ -200,6 +245,7 @@ public sealed class ClusterState(RequestOptions requests)
 
                 entry.Pod = pod;
                 entry.BoundNode = nodeName;
+                entry.AssumedUntil = assumedUntil;
                 if (result.Allocation is { } allocation)
                 {
                     var hold = new PodHold(pod.Uid, pod.Key, allocation);
@@ -212,6 +258,62 @@ public sealed class ClusterState(RequestOptions requests)
         }
     }
 
+    /// <summary>
+    /// Releases reservations whose pods were never seen bound before their expiry (the binding was lost or the pod
+    /// deleted while we were not watching), and returns their keys.
+    /// </summary>
+    public IReadOnlyList<string> ExpireAssumed(DateTimeOffset now)
+    {
+        var expired = new List<string>();
+        foreach (var entry in _pods.Values)
+        {
+            if (entry.AssumedUntil is not { } until || until > now)
+            {
+                continue;
+            }
+
+            lock (entry.Gate)
+            {
+                if (entry.AssumedUntil is { } again && again <= now)
+                {
+                    entry.AssumedUntil = null;
+                    SetHold(entry, null, null);
+                    expired.Add(entry.Pod.Key);
+                }
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>Pods held as assumed: bound by us, not yet seen bound on the API server.</summary>
+    public int AssumedCount => _pods.Values.Count(p => p.AssumedUntil is not null);
+
+    /// <summary>The uids of every known pod, for reconciling with a full list.</summary>
+    public IReadOnlyCollection<string> PodUids() => [.. _pods.Keys];
+
+    /// <summary>The names of every known node, for reconciling with a full list.</summary>
+    public IReadOnlyCollection<string> NodeNames() => [.. _nodes.Keys];
+
+    /// <summary>
+    /// Forgets a pod that a full list no longer has, unless it is an assumed reservation that the list may predate.
+    /// </summary>
+    public void RemovePodUnlessAssumed(string uid)
+    {
+        if (_pods.TryGetValue(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                if (entry.AssumedUntil is not null)
+                {
+                    return;
+                }
+            }
+
+            RemovePod(uid);
+        }
+    }
+
     /// <summary>Undoes a reservation that could not be completed (the Binding failed).</summary>
     public void Release(string uid)
     {
@@ -219,6 +321,7 @@ public sealed class ClusterState(RequestOptions requests)
         {
             lock (entry.Gate)
             {
+                entry.AssumedUntil = null;
                 SetHold(entry, null, null);
             }
         }
@@ -317,5 +420,8 @@ public sealed class ClusterState(RequestOptions requests)
         public string? BoundNode { get; set; }
 
         public PodHold? Hold { get; set; }
+
+        /// <summary>Set while our bind's reservation waits to be seen on the API server.</summary>
+        public DateTimeOffset? AssumedUntil { get; set; }
     }
 }

@@ -1,0 +1,208 @@
+using System.Text.Json;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Scheduling.State;
+
+namespace Kaiwo.Extender.Live;
+
+/// <summary>Nodes into the cluster state.</summary>
+internal sealed class NodeTarget(ClusterState state) : IInformerTarget
+{
+    public string Resource => "nodes";
+
+    public string Path => "api/v1/nodes";
+
+    public bool Optional => false;
+
+    public void Replace(IReadOnlyList<JsonElement> items)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (ObjectJson.NodeFactsOf(item) is { } facts)
+            {
+                state.UpsertNode(facts);
+                seen.Add(facts.Name);
+            }
+        }
+
+        foreach (var name in state.NodeNames())
+        {
+            if (!seen.Contains(name))
+            {
+                state.RemoveNode(name);
+            }
+        }
+    }
+
+    public void Apply(string type, JsonElement item)
+    {
+        if (ObjectJson.NodeFactsOf(item) is not { } facts)
+        {
+            return;
+        }
+
+        if (type == "DELETED")
+        {
+            state.RemoveNode(facts.Name);
+        }
+        else
+        {
+            state.UpsertNode(facts);
+        }
+    }
+
+    public void SetAvailable(bool available, string? reason)
+    {
+    }
+}
+
+/// <summary>
+/// Pods of every namespace and scheduler into the cluster state: any pod may hold GPUs. Terminated and deleted
+/// pods free their devices at once; records that cannot be read are logged.
+/// </summary>
+internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> log) : IInformerTarget
+{
+    public string Resource => "pods";
+
+    public string Path => "api/v1/pods";
+
+    public bool Optional => false;
+
+    public void Replace(IReadOnlyList<JsonElement> items)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (ObjectJson.PodFactsOf(item) is { } pod)
+            {
+                Upsert(pod);
+                seen.Add(pod.Uid);
+            }
+        }
+
+        foreach (var uid in state.PodUids())
+        {
+            if (!seen.Contains(uid))
+            {
+                state.RemovePodUnlessAssumed(uid);
+            }
+        }
+    }
+
+    public void Apply(string type, JsonElement item)
+    {
+        if (ObjectJson.PodFactsOf(item) is not { } pod)
+        {
+            return;
+        }
+
+        if (type == "DELETED")
+        {
+            state.RemovePod(pod.Uid);
+        }
+        else
+        {
+            Upsert(pod);
+        }
+    }
+
+    public void SetAvailable(bool available, string? reason)
+    {
+    }
+
+    private void Upsert(Scheduling.Requests.PodFacts pod)
+    {
+        if (state.UpsertPod(pod) is { } warning)
+        {
+            LogRecordWarning(log, warning);
+        }
+    }
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "{Warning}")]
+    private static partial void LogRecordWarning(ILogger logger, string warning);
+}
+
+/// <summary>KaiwoQueue objects, kept as JSON until the queue tree reads them; absent when the CRD is not installed.</summary>
+internal sealed class QueueCatalog : IInformerTarget
+{
+    private readonly Lock _gate = new();
+    private Dictionary<string, JsonElement> _queues = new(StringComparer.Ordinal);
+    private string? _unavailableReason = "not listed yet";
+
+    public string Resource => "kaiwoqueues";
+
+    public string Path => "apis/kaiwo.ai/v1alpha2/kaiwoqueues";
+
+    public bool Optional => true;
+
+    /// <summary>Null when queues are served; otherwise why the extender runs without them.</summary>
+    public string? UnavailableReason => _unavailableReason;
+
+    public IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _queues.Keys.Order(StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    public void Replace(IReadOnlyList<JsonElement> items)
+    {
+        var queues = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (NameOf(item) is { } name)
+            {
+                queues[name] = item;
+            }
+        }
+
+        lock (_gate)
+        {
+            _queues = queues;
+        }
+    }
+
+    public void Apply(string type, JsonElement item)
+    {
+        if (NameOf(item) is not { } name)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (type == "DELETED")
+            {
+                _queues.Remove(name);
+            }
+            else
+            {
+                _queues[name] = item;
+            }
+        }
+    }
+
+    public void SetAvailable(bool available, string? reason) => _unavailableReason = available ? null : reason;
+
+    /// <summary>Standalone mode: the queues of the cluster file, by name.</summary>
+    public void ReplaceNames(IEnumerable<string> names)
+    {
+        lock (_gate)
+        {
+            _queues = names.Where(n => n.Length > 0).Distinct(StringComparer.Ordinal)
+                .ToDictionary(n => n, n => JsonSerializer.SerializeToElement(new { metadata = new { name = n } }), StringComparer.Ordinal);
+        }
+
+        _unavailableReason = null;
+    }
+
+    private static string? NameOf(JsonElement item) =>
+        item.TryGetProperty("metadata", out var m) && m.ValueKind == JsonValueKind.Object
+        && m.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+            ? n.GetString()
+            : null;
+}

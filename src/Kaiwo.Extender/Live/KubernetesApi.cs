@@ -1,0 +1,195 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using k8s;
+using k8s.Models;
+
+namespace Kaiwo.Extender.Live;
+
+/// <summary>An API server answer that is not a success: the HTTP status, the Status reason, and Retry-After.</summary>
+internal sealed class KubernetesApiException(int statusCode, string? reason, string message, TimeSpan? retryAfter)
+    : Exception($"{statusCode} {reason}: {message}")
+{
+    public int StatusCode { get; } = statusCode;
+    public string? Reason { get; } = reason;
+    public string ApiMessage { get; } = message;
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    /// <summary>410 Gone / reason Expired: the resourceVersion or continue token is too old; list again.</summary>
+    public bool IsExpired => StatusCode == 410 || Reason == "Expired" || Reason == "Gone";
+}
+
+/// <summary>One page of a list: the items as JSON, the list's resourceVersion and the continue token.</summary>
+internal sealed record ListPage(IReadOnlyList<JsonElement> Items, string ResourceVersion, string? Continue);
+
+/// <summary>One watch event: its type and object. ERROR events carry the Status instead.</summary>
+internal sealed record WatchEvent(string Type, JsonElement Object)
+{
+    public string? ResourceVersion =>
+        Object.TryGetProperty("metadata", out var m) && m.ValueKind == JsonValueKind.Object
+        && m.TryGetProperty("resourceVersion", out var rv) && rv.ValueKind == JsonValueKind.String
+            ? rv.GetString()
+            : null;
+}
+
+/// <summary>The API server calls the extender makes: list and watch, patch a pod, bind a pod.</summary>
+internal interface IKubernetesApi
+{
+    Task<ListPage> ListAsync(string path, int limit, string? continueToken, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<WatchEvent> WatchAsync(string path, string resourceVersion, CancellationToken cancellationToken);
+
+    Task<V1Pod> PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken);
+
+    Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken);
+
+    Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The API server over HTTP, through KubernetesClient's configured HttpClient and credentials (in-cluster service
+/// account, KUBECONFIG, ~/.kube/config). Requests and answers are the plain JSON of the API so that lists, chunked
+/// watch streams, 410s and 429s are handled exactly as the server sends them.
+/// </summary>
+internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDisposable
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+    private static readonly MediaTypeHeaderValue MergePatch = new("application/merge-patch+json");
+
+    public async Task<ListPage> ListAsync(string path, int limit, string? continueToken, CancellationToken cancellationToken)
+    {
+        var query = $"?limit={limit}" + (continueToken is null ? string.Empty : $"&continue={Uri.EscapeDataString(continueToken)}");
+        using var response = await SendAsync(HttpMethod.Get, path + query, null, null, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var doc = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var root = doc.RootElement;
+        var metadata = root.GetProperty("metadata");
+        var rv = metadata.TryGetProperty("resourceVersion", out var v) ? v.GetString() ?? string.Empty : string.Empty;
+        var next = metadata.TryGetProperty("continue", out var c) && c.ValueKind == JsonValueKind.String && c.GetString() is { Length: > 0 } token ? token : null;
+        var items = root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array
+            ? array.EnumerateArray().Select(e => e.Clone()).ToList()
+            : [];
+        return new ListPage(items, rv, next);
+    }
+
+    public async IAsyncEnumerable<WatchEvent> WatchAsync(string path, string resourceVersion, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var query = $"?watch=true&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}&timeoutSeconds=300";
+        using var response = await SendAsync(HttpMethod.Get, path + query, null, null, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(body, Encoding.UTF8);
+
+        // One event per line; chunk boundaries do not follow event boundaries, so read lines, not chunks.
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            using var doc = JsonDocument.Parse(line);
+            var type = doc.RootElement.GetProperty("type").GetString() ?? string.Empty;
+            var obj = doc.RootElement.GetProperty("object").Clone();
+            if (type == "ERROR")
+            {
+                throw StatusException(obj, null);
+            }
+
+            yield return new WatchEvent(type, obj);
+        }
+    }
+
+    public async Task<V1Pod> PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+    {
+        var patch = JsonSerializer.Serialize(new { metadata = new { annotations } });
+        using var response = await SendAsync(HttpMethod.Patch, $"api/v1/namespaces/{ns}/pods/{name}", patch, MergePatch, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        return KubernetesJson.Deserialize<V1Pod>(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+    }
+
+    public async Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken)
+    {
+        var binding = new V1Binding
+        {
+            ApiVersion = "v1",
+            Kind = "Binding",
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Uid = uid },
+            Target = new V1ObjectReference { ApiVersion = "v1", Kind = "Node", Name = nodeName },
+        };
+        using var response = await SendAsync(HttpMethod.Post, $"api/v1/namespaces/{ns}/pods/{name}/binding", KubernetesJson.Serialize(binding), Json, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await SendAsync(HttpMethod.Get, $"api/v1/namespaces/{ns}/pods/{name}", null, null, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            return KubernetesJson.Deserialize<V1Pod>(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (KubernetesApiException ex) when (ex.StatusCode == 404)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => client.Dispose();
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string relative, string? body, MediaTypeHeaderValue? contentType, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
+        var baseUri = client.BaseUri.ToString().TrimEnd('/') + "/";
+        using var request = new HttpRequestMessage(method, new Uri(new Uri(baseUri), relative));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8);
+            request.Content.Headers.ContentType = contentType;
+        }
+
+        if (client.Credentials is { } credentials)
+        {
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        var response = await client.HttpClient.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            var retryAfter = response.Headers.RetryAfter?.Delta
+                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+            if (response.Content.Headers.ContentType?.MediaType == "application/json")
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(text);
+                    throw StatusException(doc.RootElement, retryAfter, (int)response.StatusCode);
+                }
+                catch (JsonException)
+                {
+                    // Not a Status after all: fall through to the plain-text error.
+                }
+            }
+
+            throw new KubernetesApiException((int)response.StatusCode, response.StatusCode.ToString(), text.Trim(), retryAfter);
+        }
+    }
+
+    private static KubernetesApiException StatusException(JsonElement status, TimeSpan? retryAfter, int? httpStatus = null)
+    {
+        var code = status.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : httpStatus ?? (int)HttpStatusCode.InternalServerError;
+        var reason = status.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        var message = status.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? string.Empty : string.Empty;
+        if (retryAfter is null && status.TryGetProperty("details", out var d) && d.ValueKind == JsonValueKind.Object
+            && d.TryGetProperty("retryAfterSeconds", out var s) && s.ValueKind == JsonValueKind.Number)
+        {
+            retryAfter = TimeSpan.FromSeconds(s.GetInt32());
+        }
+
+        return new KubernetesApiException(httpStatus ?? code, reason, message, retryAfter);
+    }
+}

@@ -1,0 +1,132 @@
+using Kaiwo.Extender.Verbs;
+using Kaiwo.Scheduling;
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace Kaiwo.Extender.Live;
+
+/// <summary>
+/// Live bind: reserve the devices in memory (held as assumed until the watch shows the pod bound), write the
+/// allocation record on the pod, then create the Binding. Every call goes through the resilience pipeline and the
+/// whole bind stays within <see cref="KubernetesOptions.BindTimeout"/>. When the record is written but the Binding
+/// fails, the reservation is released: a record on an unbound pod holds nothing.
+/// </summary>
+internal sealed partial class LiveBinder : IPodBinder
+{
+    private readonly ClusterState _state;
+    private readonly SchedulingPipeline _pipeline;
+    private readonly IKubernetesApi _api;
+    private readonly KubernetesOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<LiveBinder> _log;
+    private readonly ResiliencePipeline _resilience;
+    private long _retries;
+    private long _conflicts;
+
+    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log)
+    {
+        _state = state;
+        _pipeline = pipeline;
+        _api = api;
+        _options = options.Value;
+        _time = time;
+        _log = log;
+        _resilience = ApiResilience.Create(_options, time, reason =>
+        {
+            Interlocked.Increment(ref _retries);
+            LogRetry(_log, reason);
+        });
+    }
+
+    /// <summary>API calls retried by binds so far.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Bindings the API server refused because the pod was already assigned.</summary>
+    public long Conflicts => Interlocked.Read(ref _conflicts);
+
+    public async Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken)
+    {
+        var reserved = _state.Reserve(pod, nodeName, node => _pipeline.EvaluateNode(evaluation, node), _time.GetUtcNow() + _options.AssumedPodTtl);
+        if (!reserved.Succeeded)
+        {
+            return new BindOutcome(reserved.Reason, null);
+        }
+
+        if (reserved.Status == ReserveStatus.AlreadyBoundHere && _state.TryGetPod(pod.Uid, out var known, out _) && known!.NodeName == nodeName)
+        {
+            // Seen bound to this node on the API server already: a repeated bind, nothing to do.
+            return new BindOutcome(null, reserved.Allocation?.VisibleDevices);
+        }
+
+        var allocation = reserved.Allocation;
+        try
+        {
+            if (allocation is not null)
+            {
+                var annotations = new Dictionary<string, string?>
+                {
+                    [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation),
+                    [WellKnown.VisibleDevicesAnnotation] = allocation.VisibleDevices,
+                };
+                await _resilience.ExecuteAsync(
+                    async ct => await _api.PatchPodAnnotationsAsync(pod.Namespace, pod.Name, annotations, ct).ConfigureAwait(false),
+                    cancellationToken).ConfigureAwait(false);
+            }
+
+            await _resilience.ExecuteAsync(
+                async ct => await BindOrConfirmAsync(pod, nodeName, ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            LogBound(_log, pod.Key, nodeName, allocation?.VisibleDevices ?? "none");
+            return new BindOutcome(null, allocation?.VisibleDevices);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _state.Release(pod.Uid);
+            LogFailed(_log, pod.Key, nodeName, ex.Message);
+            return new BindOutcome($"binding {pod.Key} to {nodeName} failed, its devices are released: {Describe(ex)}", null);
+        }
+    }
+
+    /// <summary>
+    /// Creates the Binding. A 409 "already assigned" is success when the pod is assigned to this very node (an
+    /// earlier attempt whose answer was lost) and an error otherwise.
+    /// </summary>
+    private async Task BindOrConfirmAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _api.BindPodAsync(pod.Namespace, pod.Name, pod.Uid, nodeName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KubernetesApiException ex) when (ex.StatusCode == 409)
+        {
+            Interlocked.Increment(ref _conflicts);
+            var current = await _api.GetPodAsync(pod.Namespace, pod.Name, cancellationToken).ConfigureAwait(false);
+            if (current?.Spec?.NodeName == nodeName && current.Metadata?.Uid == pod.Uid)
+            {
+                return;
+            }
+
+            throw new InvalidOperationException($"the API server refused the Binding: {ex.ApiMessage}", ex);
+        }
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        KubernetesApiException api => $"{api.StatusCode} {api.Reason}: {api.ApiMessage}",
+        Polly.Timeout.TimeoutRejectedException => "the API server did not answer in time",
+        _ => ex.Message,
+    };
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Bound {Pod} to {Node} through the API server, devices {Devices}")]
+    private static partial void LogBound(ILogger logger, string pod, string node, string devices);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Bind of {Pod} to {Node} failed, reservation released: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string pod, string node, string reason);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "Retrying an API call of a bind: {Reason}")]
+    private static partial void LogRetry(ILogger logger, string reason);
+}
