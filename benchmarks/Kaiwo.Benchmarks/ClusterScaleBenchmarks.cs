@@ -1,0 +1,172 @@
+using System.Text.Json;
+using BenchmarkDotNet.Attributes;
+using k8s.Models;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Extender.Verbs;
+using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling;
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kaiwo.Benchmarks;
+
+/// <summary>
+/// The live cluster at scale: 5,000 nodes (4,000 MI300X SPX, 1,000 MI300X CPX/NPS4) and 50,000 pods, every GPU pod
+/// bound with an allocation record. Measures what the informer does per pod event (from the event's JSON to the
+/// updated node snapshot) and one filter call over every node.
+/// </summary>
+[MemoryDiagnoser]
+public class ClusterScaleBenchmarks
+{
+    private const int NodeCount = 5_000;
+    private const int PodsPerNode = 10;
+
+    private readonly SchedulingPipeline _pipeline = new(new PipelineOptions());
+    private ClusterState _state = null!;
+    private ExtenderVerbs _verbs = null!;
+    private byte[] _filterBody = [];
+    private JsonElement _statusOnlyEvent;
+    private JsonElement[] _bindEvents = [];
+    private JsonElement[] _pendingEvents = [];
+    private int _next;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _state = new ClusterState();
+        var now = DateTimeOffset.UnixEpoch;
+        PodFacts? sample = null;
+        for (var n = 0; n < NodeCount; n++)
+        {
+            var name = $"node-{n:D4}";
+            _state.UpsertNode(Node(name, cpx: n % 5 == 4));
+            for (var p = 0; p < PodsPerNode; p++)
+            {
+                var pod = PodOf($"p-{n}-{p}", p);
+                var evaluation = _pipeline.EvaluatePod(pod, now);
+                var result = _state.Reserve(pod, name, c => _pipeline.EvaluateNode(evaluation, c));
+                var bound = result.Allocation is { } allocation ? Recorded(pod, allocation) : pod with { NodeName = name, Phase = PodPhase.Running };
+                _state.UpsertPod(bound);
+                if (result.Allocation is not null)
+                {
+                    sample = bound;
+                }
+            }
+        }
+
+        // A MODIFIED event that changes nothing we hold (a status update of a running GPU pod): the common case.
+        _statusOnlyEvent = JsonSerializer.SerializeToElement(ToV1Pod(sample!), ExtenderJson.Options);
+
+        // Pods that appear pending and then bound with a new record, on nodes with room: the churn case.
+        var churn = new List<(JsonElement Pending, JsonElement Bound)>();
+        for (var i = 0; churn.Count < 1_000 && i < NodeCount; i++)
+        {
+            var pod = PodOf($"churn-{i}", 1);
+            var node = $"node-{i:D4}";
+            _state.TryGetNode(node, out var candidate);
+            var fit = _pipeline.EvaluateNode(_pipeline.EvaluatePod(pod, now), candidate!);
+            if (fit.Allocation is { } allocation)
+            {
+                churn.Add((JsonSerializer.SerializeToElement(ToV1Pod(pod), ExtenderJson.Options), JsonSerializer.SerializeToElement(ToV1Pod(Recorded(pod, allocation)), ExtenderJson.Options)));
+            }
+        }
+
+        _pendingEvents = [.. churn.Select(c => c.Pending)];
+        _bindEvents = [.. churn.Select(c => c.Bound)];
+
+        _verbs = new ExtenderVerbs(_state, _pipeline, new PendingPods(10_000), new Kaiwo.Extender.Standalone.InMemoryBinder(_state, _pipeline), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance);
+        var filterPod = ToV1Pod(PodOf("incoming", 1));
+        _filterBody = JsonSerializer.SerializeToUtf8Bytes(new ExtenderArgs { Pod = filterPod, NodeNames = [.. Enumerable.Range(0, NodeCount).Select(n => $"node-{n:D4}")] }, ExtenderJson.Options);
+    }
+
+    [Benchmark(Description = "pod event: status-only MODIFIED (JSON to state)")]
+    public string? StatusOnlyEvent() => _state.UpsertPod(ObjectJson.PodFactsOf(_statusOnlyEvent)!);
+
+    [Benchmark(Description = "pod event: pending ADDED then bound MODIFIED with a record, then DELETED")]
+    public void BindChurnEvents()
+    {
+        var i = _next++ % _bindEvents.Length;
+        var pending = ObjectJson.PodFactsOf(_pendingEvents[i])!;
+        _state.UpsertPod(pending);
+        _state.UpsertPod(ObjectJson.PodFactsOf(_bindEvents[i])!);
+        _state.RemovePod(pending.Uid);
+    }
+
+    [Benchmark(Description = "filter names (5,000 nodes, 50,000 pods): read, decide, write")]
+    public byte[] Filter() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Filter(JsonSerializer.Deserialize<ExtenderArgs>(_filterBody, ExtenderJson.Options)!), ExtenderJson.Options);
+
+    private static NodeFacts Node(string name, bool cpx) => new()
+    {
+        Name = name,
+        Labels = new Dictionary<string, string>
+        {
+            [WellKnown.ProductNameLabel] = "AMD_Instinct_MI300X_OAM",
+            [WellKnown.PartitionLabel] = cpx ? "cpx_nps4" : "spx_nps1",
+        },
+        Allocatable = new Dictionary<string, string> { [WellKnown.GpuResource] = cpx ? "64" : "8" },
+    };
+
+    private static PodFacts PodOf(string name, int kind)
+    {
+        var annotations = new Dictionary<string, string>();
+        var requests = new Dictionary<string, string> { ["cpu"] = "2" };
+        switch (kind % 5)
+        {
+            case 0:
+                requests[WellKnown.GpuResource] = "1";
+                break;
+            case 1:
+                annotations[WellKnown.GpuFractionAnnotation] = "0.25";
+                break;
+            case 2:
+                annotations[WellKnown.GpuMemoryAnnotation] = "24Gi";
+                break;
+            case 3:
+                annotations[WellKnown.GpuFractionAnnotation] = "0.5";
+                break;
+        }
+
+        return new PodFacts
+        {
+            Namespace = "team-a",
+            Name = name,
+            Uid = $"uid-{name}",
+            Annotations = annotations,
+            Containers = [new ContainerFacts("main", requests, new Dictionary<string, string>())],
+        };
+    }
+
+    private static PodFacts Recorded(PodFacts pod, PodAllocation allocation) => pod with
+    {
+        NodeName = allocation.Node,
+        Phase = PodPhase.Running,
+        Annotations = new Dictionary<string, string>(pod.Annotations)
+        {
+            [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation),
+            [WellKnown.VisibleDevicesAnnotation] = allocation.VisibleDevices,
+        },
+    };
+
+    private static V1Pod ToV1Pod(PodFacts pod) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Pod",
+        Metadata = new V1ObjectMeta { Name = pod.Name, NamespaceProperty = pod.Namespace, Uid = pod.Uid, Annotations = pod.Annotations.ToDictionary() },
+        Spec = new V1PodSpec
+        {
+            NodeName = pod.NodeName,
+            SchedulerName = "kaiwo-scheduler",
+            Containers = [.. pod.Containers.Select(c => new V1Container
+            {
+                Name = c.Name,
+                Image = "rocm/pytorch",
+                Resources = new V1ResourceRequirements { Requests = c.Requests.ToDictionary(p => p.Key, p => new ResourceQuantity(p.Value)) },
+            })],
+        },
+        Status = new V1PodStatus { Phase = pod.Phase.ToString() },
+    };
+}
