@@ -18,10 +18,12 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
     public static readonly DateTimeOffset Now = new(2026, 11, 23, 14, 0, 0, TimeSpan.Zero);
 
     private readonly IReadOnlyDictionary<string, string?> _settings;
+    private readonly bool _fakeTime;
 
-    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false)
+    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true)
     {
         _settings = settings;
+        _fakeTime = fakeTime;
         if (kestrel)
         {
             UseKestrel(0);
@@ -51,11 +53,14 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
-        builder.ConfigureTestServices(services =>
+        if (_fakeTime)
         {
-            services.RemoveAll<TimeProvider>();
-            services.AddSingleton<TimeProvider>(Time);
-        });
+            builder.ConfigureTestServices(services =>
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(Time);
+            });
+        }
     }
 }
 
