@@ -231,6 +231,28 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bind_NotSeenBoundBeforeTheAssumedExpiry_IsReleasedThenRestoredByTheNextList()
+    {
+        var pod = _server.CreatePod(Fraction("slow-watch", "0.5"));
+        await using var extender = await LiveExtender.StartAsync(_server, settings: new Dictionary<string, string?>
+        {
+            ["Kubernetes:AssumedPodTtl"] = "00:00:00.200",
+            ["Kubernetes:AssumedSweepInterval"] = "00:00:00.050",
+        });
+
+        // The informer loses its watch, and its next watch or list is slow: our binding cannot be confirmed in time.
+        _server.InjectFault(FakeRoute.ListPods, Fault.Delay(TimeSpan.FromSeconds(2)));
+        _server.InjectFault(FakeRoute.WatchPods, Fault.Delay(TimeSpan.FromSeconds(2)));
+        _server.DropWatches();
+        var error = await extender.BindAsync(pod, "gpu-node-1");
+        await LiveExtender.Eventually(() => extender.State.AssumedCount == 0 && extender.HoldsOn("gpu-node-1") == 0, "the assumed pod expiring");
+
+        // The watch or list then shows the pod bound with its record: it holds its devices again.
+        await LiveExtender.Eventually(() => extender.HoldsOn("gpu-node-1") == 1, "the informer restoring the hold");
+        Assert.Equal(string.Empty, error);
+    }
+
+    [Fact]
     public async Task Start_PodOfAnotherSchedulerWithoutRecord_HoldsWholeGpus()
     {
         _server.CreatePod(Pod("foreign", gpus: 6, node: "gpu-node-1"));
