@@ -13,7 +13,11 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app .
 # The base image defaults to 8080; the extender listens on 8888 on all interfaces (--urls still overrides).
-ENV ASPNETCORE_URLS=http://+:8888
+# ASPNETCORE_URLS alone loses to appsettings.json's "Urls" (http://localhost:8888, for `dotnet run`), which is
+# read after it; the unprefixed Urls variable is read after appsettings.json and wins.
+ENV ASPNETCORE_URLS=http://+:8888 \
+    Urls=http://+:8888
 USER $APP_UID
-EXPOSE 8888
+# 8888: verbs, health and /metrics over HTTP; 8443: HTTPS when Tls:Enabled (certificate files mounted).
+EXPOSE 8888 8443
 ENTRYPOINT ["dotnet", "Kaiwo.Extender.dll"]

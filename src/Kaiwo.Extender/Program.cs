@@ -5,6 +5,8 @@ using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -26,6 +28,10 @@ builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptio
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();
 builder.Services.AddSingleton<ExtenderVerbs>();
+builder.Services.AddSingleton<ExtenderMetrics>();
+builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("kaiwo-scheduler-extender"))
+    .WithMetrics(metrics => metrics.AddMeter(ExtenderMetrics.MeterName).AddPrometheusExporter());
 
 // The cluster comes from a file (standalone) or from the API server (live): the adapters plug in here.
 var mode = ClusterMode.Resolve(
@@ -47,13 +53,17 @@ else
     builder.Services.AddHostedService<StandaloneCluster>();
 }
 
+builder.AddAdmissionWebhook();
+builder.AddTls();
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection(ExtenderOptions.Section).Get<ExtenderOptions>()?.MaxRequestBodyBytes
         ?? new ExtenderOptions().MaxRequestBodyBytes);
 
 var app = builder.Build();
 StartupValidation.ValidateAll(app.Services);
+_ = app.Services.GetRequiredService<ExtenderMetrics>(); // its observable instruments exist from the first scrape
 ExtenderEndpoints.Map(app);
+app.MapAdmissionWebhook();
 app.Run();
 
 /// <summary>The entry point, public for the integration tests' WebApplicationFactory.</summary>

@@ -15,14 +15,15 @@ internal static class ExtenderEndpoints
     public static void Map(WebApplication app)
     {
         app.MapPost("/filter", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderArgs, ExtenderFilterResult>(http, args => Task.FromResult(verbs.Filter(args))));
+            Handle<ExtenderArgs, ExtenderFilterResult>(http, "filter", args => Task.FromResult(verbs.Filter(args))));
         app.MapPost("/prioritize", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderArgs, List<HostPriority>>(http, args => Task.FromResult(verbs.Prioritize(args))));
+            Handle<ExtenderArgs, List<HostPriority>>(http, "prioritize", args => Task.FromResult(verbs.Prioritize(args))));
         app.MapPost("/bind", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderBindingArgs, ExtenderBindingResult>(http, args => verbs.BindPodAsync(args, http.RequestAborted)));
+            Handle<ExtenderBindingArgs, ExtenderBindingResult>(http, "bind", args => verbs.BindPodAsync(args, http.RequestAborted)));
         app.MapPost("/preempt", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderPreemptionArgs, ExtenderPreemptionResult>(http, args => Task.FromResult(verbs.Preempt(args))));
+            Handle<ExtenderPreemptionArgs, ExtenderPreemptionResult>(http, "preempt", args => Task.FromResult(verbs.Preempt(args))));
 
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (Readiness readiness) => readiness.IsReady
             ? Results.Text("ready")
@@ -58,7 +59,22 @@ internal static class ExtenderEndpoints
     /// unusable requests get HTTP 400 with a JSON <c>Error</c>; an oversized body gets 413. Nothing here changes state
     /// before the body has been read whole and checked.
     /// </summary>
-    private static async Task Handle<TArgs, TResult>(HttpContext http, Func<TArgs, Task<TResult>> verb)
+    private static async Task Handle<TArgs, TResult>(HttpContext http, string name, Func<TArgs, Task<TResult>> verb)
+        where TArgs : class
+    {
+        var time = http.RequestServices.GetRequiredService<TimeProvider>();
+        var started = time.GetTimestamp();
+        try
+        {
+            await HandleCore(http, verb).ConfigureAwait(false);
+        }
+        finally
+        {
+            http.RequestServices.GetRequiredService<ExtenderMetrics>().RecordDuration(name, time.GetElapsedTime(started));
+        }
+    }
+
+    private static async Task HandleCore<TArgs, TResult>(HttpContext http, Func<TArgs, Task<TResult>> verb)
         where TArgs : class
     {
         TArgs? args;

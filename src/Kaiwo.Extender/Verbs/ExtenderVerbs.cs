@@ -1,4 +1,5 @@
 using k8s.Models;
+using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling.Allocation;
@@ -22,7 +23,8 @@ internal sealed partial class ExtenderVerbs(
     PendingPods pending,
     IPodBinder binder,
     TimeProvider time,
-    ILogger<ExtenderVerbs> log)
+    ILogger<ExtenderVerbs> log,
+    ExtenderMetrics? metrics = null)
 {
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
@@ -30,9 +32,11 @@ internal sealed partial class ExtenderVerbs(
         var result = new ExtenderFilterResult();
         var passedNames = new List<string>(candidates.Count);
         var passedNodes = args.NodeNames is null ? new List<NodePayload>(candidates.Count) : null;
+        var decisions = new List<FitResult>(candidates.Count);
         foreach (var (name, node, requestNode) in candidates)
         {
             var fit = Evaluate(evaluation, name, node);
+            decisions.Add(fit);
             switch (fit.Outcome)
             {
                 case FitOutcome.Fits:
@@ -63,6 +67,7 @@ internal sealed partial class ExtenderVerbs(
             result.Nodes = new NodeListPayload { ApiVersion = args.Nodes?.ApiVersion, Kind = args.Nodes?.Kind, Items = passedNodes!, Metadata = args.Nodes?.Metadata };
         }
 
+        metrics?.RecordDecisions("filter", decisions);
         return result;
     }
 
@@ -70,13 +75,16 @@ internal sealed partial class ExtenderVerbs(
     {
         var (evaluation, candidates) = Prepare(args);
         var scores = new List<HostPriority>(candidates.Count);
+        var decisions = new List<FitResult>(candidates.Count);
         foreach (var (name, node, _) in candidates)
         {
             var fit = Evaluate(evaluation, name, node);
+            decisions.Add(fit);
             var score = node is null ? 0 : pipeline.Score(evaluation, node, fit);
             scores.Add(new HostPriority { Host = name, Score = score });
         }
 
+        metrics?.RecordDecisions("prioritize", decisions);
         return scores;
     }
 
@@ -93,11 +101,13 @@ internal sealed partial class ExtenderVerbs(
         if (pod is null)
         {
             LogBindFailed(log, key, args.Node, "unknown pod");
+            metrics?.RecordBind(false, "unknown-pod");
             return new ExtenderBindingResult { Error = $"pod {key} (uid {args.PodUid}) is not known to the extender: it was not filtered here and is not in the cluster" };
         }
 
         if (pod.Namespace != args.PodNamespace || pod.Name != args.PodName)
         {
+            metrics?.RecordBind(false, "uid-mismatch");
             return new ExtenderBindingResult { Error = $"pod uid {args.PodUid} belongs to {pod.Key}, not {key}" };
         }
 
@@ -105,6 +115,7 @@ internal sealed partial class ExtenderVerbs(
         if (evaluation.Unresolvable is { } reason)
         {
             LogBindFailed(log, key, args.Node, reason);
+            metrics?.RecordBind(false, "invalid-request");
             return new ExtenderBindingResult { Error = $"pod {key} cannot be placed: {reason}" };
         }
 
@@ -112,9 +123,11 @@ internal sealed partial class ExtenderVerbs(
         if (!outcome.Succeeded)
         {
             LogBindFailed(log, key, args.Node, outcome.Error!);
+            metrics?.RecordBind(false, "bind-failed");
             return new ExtenderBindingResult { Error = outcome.Error! };
         }
 
+        metrics?.RecordBind(true, "bound");
         pending.Forget(args.PodUid);
         LogBound(log, key, args.Node, outcome.VisibleDevices ?? "none");
         return new ExtenderBindingResult();
@@ -226,12 +239,12 @@ internal sealed partial class ExtenderVerbs(
 
         if (evaluation.Unresolvable is { } reason)
         {
-            return FitResult.Never(reason);
+            return FitResult.Never("invalid-request", reason);
         }
 
         // Not seen yet (a node just added): a GPU pod waits for it; a pod without GPUs does not need us.
         return evaluation.Context.Request.WantsGpu
-            ? FitResult.Full($"node {name} is not known to the extender yet")
+            ? FitResult.Full("unknown-node", $"node {name} is not known to the extender yet")
             : FitResult.NoGpuNeeded;
     }
 

@@ -37,11 +37,17 @@ public sealed record PlacementQuality
 /// <summary>The answer of a fit: an outcome, a reason an operator can act on, and where the pod would go.</summary>
 public sealed record FitResult(FitOutcome Outcome, string Reason, PodAllocation? Allocation, PlacementQuality? Quality)
 {
-    public static FitResult NoGpuNeeded { get; } = new(FitOutcome.Fits, "pod asks for no GPU", null, null);
+    public static FitResult NoGpuNeeded { get; } = new(FitOutcome.Fits, "pod asks for no GPU", null, null) { Code = "no-gpu-needed" };
 
-    public static FitResult Never(string reason) => new(FitOutcome.NeverFits, reason, null, null);
+    /// <summary>
+    /// A short, stable name of the reason ("full", "xcd-needs-partitions", ...): few values, for metrics labels,
+    /// where the free-text <see cref="Reason"/> would make a series per message.
+    /// </summary>
+    public string Code { get; init; } = "fits";
 
-    public static FitResult Full(string reason) => new(FitOutcome.FullNow, reason, null, null);
+    public static FitResult Never(string code, string reason) => new(FitOutcome.NeverFits, reason, null, null) { Code = code };
+
+    public static FitResult Full(string code, string reason) => new(FitOutcome.FullNow, reason, null, null) { Code = code };
 
     public bool Fits => Outcome == FitOutcome.Fits;
 }

@@ -30,17 +30,17 @@ public static class GpuPlacer
         var inventory = node.Inventory;
         if (inventory.Error is not null)
         {
-            return FitResult.Never($"node's GPU inventory is unusable: {inventory.Error}");
+            return FitResult.Never("inventory-error", $"node's GPU inventory is unusable: {inventory.Error}");
         }
 
         if (!inventory.HasGpus)
         {
-            return FitResult.Never($"node has no AMD GPUs (no allocatable {WellKnown.GpuResource}); pod asks for {request.Describe()}");
+            return FitResult.Never("no-gpus", $"node has no AMD GPUs (no allocatable {WellKnown.GpuResource}); pod asks for {request.Describe()}");
         }
 
         if (!node.Conflicts.IsEmpty)
         {
-            return FitResult.Never($"node takes no new GPU pods until its pods' allocation records fit its GPUs again: {node.Conflicts[0]}");
+            return FitResult.Never("record-conflict", $"node takes no new GPU pods until its pods' allocation records fit its GPUs again: {node.Conflicts[0]}");
         }
 
         return request.Kind == GpuAskKind.Whole
@@ -54,6 +54,7 @@ public static class GpuPlacer
         if (request.Isolation == GpuIsolation.Xcd && !gpus.Any(g => g.IsPartitioned))
         {
             return FitResult.Never(
+                "xcd-needs-partitions",
                 $"{WellKnown.GpuIsolationAnnotation}=xcd needs GPUs partitioned into XCD partitions (CPX, QPX or DPX); this node's GPUs are in {gpus[0].ModeName}");
         }
 
@@ -96,12 +97,12 @@ public static class GpuPlacer
 
         if (!anyPossible)
         {
-            return FitResult.Never(neverReason ?? $"no GPU on this node can hold {request.Describe()}");
+            return FitResult.Never("too-large", neverReason ?? $"no GPU on this node can hold {request.Describe()}");
         }
 
         if (best is not { } chosen)
         {
-            return FitResult.Full(DescribeSharedShortage(node, request, options));
+            return FitResult.Full("full", DescribeSharedShortage(node, request, options));
         }
 
         var gpuInfo = gpus[chosen.Gpu];
@@ -288,7 +289,7 @@ public static class GpuPlacer
         var logical = node.Inventory.LogicalGpuCount;
         if (count > logical)
         {
-            return FitResult.Never($"pod asks {count} whole GPUs; node has {logical} ({gpus.Count} x {gpus[0].Model.Name} in {gpus[0].ModeName})");
+            return FitResult.Never("too-large", $"pod asks {count} whole GPUs; node has {logical} ({gpus.Count} x {gpus[0].Model.Name} in {gpus[0].ModeName})");
         }
 
         var free = new ulong[gpus.Count];
@@ -303,7 +304,7 @@ public static class GpuPlacer
 
         if (totalFree < count)
         {
-            return FitResult.Full(DescribeWholeShortage(node, count, freeCount, totalFree));
+            return FitResult.Full("full", DescribeWholeShortage(node, count, freeCount, totalFree));
         }
 
         var candidates = ChooseNumaNodes(gpus, freeCount, count, placement);

@@ -87,7 +87,7 @@ public sealed class SchedulingPipeline
         ArgumentNullException.ThrowIfNull(pod);
         if (pod.Unresolvable is { } reason)
         {
-            return FitResult.Never(reason);
+            return FitResult.Never("invalid-request", reason);
         }
 
         var result = FitResult.NoGpuNeeded;

@@ -267,6 +267,25 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Metrics_InLiveMode_ShowInformerSyncEventsAndBindRetries()
+    {
+        var pod = _server.CreatePod(Fraction("metered", "0.25"));
+        await using var extender = await LiveExtender.StartAsync(_server);
+        _server.InjectFault(FakeRoute.BindPod, Fault.ServerError());
+        Assert.Equal(string.Empty, await extender.BindAsync(pod, "gpu-node-1"));
+        await LiveExtender.Eventually(() => extender.Cluster.Pods.EventsApplied > 0, "events applied");
+
+        var text = await extender.Client.GetStringAsync("/metrics");
+
+        Assert.Contains("kaiwo_informer_synced{otel_scope_name=\"Kaiwo.Extender\",resource=\"pods\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_informer_synced{otel_scope_name=\"Kaiwo.Extender\",resource=\"nodes\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_informer_events_total{otel_scope_name=\"Kaiwo.Extender\",resource=\"pods\"}", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_informer_lists_total{otel_scope_name=\"Kaiwo.Extender\",resource=\"nodes\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_bind_retries_total{otel_scope_name=\"Kaiwo.Extender\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("reason=\"bound\",result=\"bound\",verb=\"bind\"", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_WithoutTheQueueCrd_RunsWithoutQueuesAndInspectSaysWhy()
     {
         _server.CrdInstalled = false;

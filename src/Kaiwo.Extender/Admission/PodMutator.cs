@@ -1,0 +1,210 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Scheduling;
+using Kaiwo.Scheduling.Requests;
+
+namespace Kaiwo.Extender.Admission;
+
+/// <summary>One RFC 6902 operation.</summary>
+internal sealed record JsonPatchOperation(string Op, string Path, JsonNode? Value);
+
+/// <summary>What the webhook makes of a pod.</summary>
+internal enum PodVerdict
+{
+    /// <summary>No kaiwo GPU annotation: admitted as it is.</summary>
+    NotGpuPod,
+
+    /// <summary>A GPU pod with good values: admitted with <see cref="PodDecision.Patch"/> (empty when nothing is missing).</summary>
+    GpuPod,
+
+    /// <summary>A bad annotation or resource value: refused with the scheduler's own message.</summary>
+    Refused,
+}
+
+/// <summary>The webhook's decision on one pod.</summary>
+internal sealed record PodDecision
+{
+    public static PodDecision NotGpuPod { get; } = new() { Verdict = PodVerdict.NotGpuPod };
+
+    public required PodVerdict Verdict { get; init; }
+
+    public bool Allowed => Verdict != PodVerdict.Refused;
+
+    /// <summary>Why the pod is refused: exactly what filter says of it on every node.</summary>
+    public string? Message { get; init; }
+
+    public IReadOnlyList<JsonPatchOperation> Patch { get; init; } = [];
+
+    /// <summary>The patch as the UTF-8 JSON array the API server applies; null when there is nothing to change.</summary>
+    public byte[]? PatchJson()
+    {
+        if (Patch.Count == 0)
+        {
+            return null;
+        }
+
+        var operations = new JsonArray();
+        foreach (var operation in Patch)
+        {
+            operations.Add(new JsonObject
+            {
+                ["op"] = operation.Op,
+                ["path"] = operation.Path,
+                ["value"] = operation.Value?.DeepClone(),
+            });
+        }
+
+        return Encoding.UTF8.GetBytes(operations.ToJsonString(AdmissionJson.Options));
+    }
+}
+
+/// <summary>
+/// The pod defaults of the admission webhook, as a pure function of the pod: a pod that asks for GPUs through kaiwo's
+/// annotations is sent to the kaiwo scheduler and given <c>ROCR_VISIBLE_DEVICES</c> and <c>HIP_VISIBLE_DEVICES</c> from
+/// the <c>kaiwo.ai/visible-devices</c> annotation the extender writes at bind (the downward API resolves it when the
+/// containers start, after the bind). Bad values are refused with the messages of <see cref="GpuRequestParser"/>, the
+/// ones filter gives. Whether the namespace takes part is not decided here: the MutatingWebhookConfiguration's
+/// namespaceSelector (<c>kaiwo.ai/scheduling: enabled</c>) makes the API server call the webhook only for pods of
+/// labelled namespaces, so the service never looks namespaces up.
+/// </summary>
+internal sealed class PodMutator
+{
+    /// <summary>The variables set in every container, in this order.</summary>
+    public static readonly IReadOnlyList<string> DeviceVariables = ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"];
+
+    /// <summary>The downward API field the variables come from.</summary>
+    public static readonly string VisibleDevicesFieldPath = $"metadata.annotations['{WellKnown.VisibleDevicesAnnotation}']";
+
+    private const string GpuAnnotationPrefix = "kaiwo.ai/gpu-";
+
+    private readonly RequestOptions _requests;
+    private readonly string _schedulerName;
+
+    public PodMutator(RequestOptions requests, string schedulerName)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentException.ThrowIfNullOrEmpty(schedulerName);
+        _requests = requests;
+        _schedulerName = schedulerName;
+    }
+
+    /// <summary>Decides on a pod given as JSON (an AdmissionReview's <c>request.object</c>).</summary>
+    /// <exception cref="JsonException">The JSON is not a Pod.</exception>
+    public PodDecision Decide(JsonElement podJson)
+    {
+        if (podJson.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException($"a Pod is a JSON object, not {podJson.ValueKind}");
+        }
+
+        // The pod is read here and only here, so Decide may complete its metadata below without touching the caller's.
+        var pod = KubernetesJson.Deserialize<V1Pod>(podJson.GetRawText()) ?? throw new JsonException("the Pod is JSON null");
+        return Decide(pod);
+    }
+
+    private PodDecision Decide(V1Pod pod)
+    {
+        if (!IsGpuPod(pod.Metadata?.Annotations))
+        {
+            return PodDecision.NotGpuPod;
+        }
+
+        var request = GpuRequestParser.Parse(FactsOf(pod), _requests);
+        if (!request.IsValid)
+        {
+            // The message RequestCheck gives filter, so a refused kubectl apply reads as filter's reason would.
+            return new PodDecision { Verdict = PodVerdict.Refused, Message = string.Join("; ", request.Errors.Select(e => e.ToString())) };
+        }
+
+        var spec = pod.Spec;
+        if (spec is null)
+        {
+            return new PodDecision { Verdict = PodVerdict.GpuPod };
+        }
+
+        var patch = new List<JsonPatchOperation>();
+
+        // The API server has already defaulted an absent schedulerName to default-scheduler; "add" replaces a member
+        // that is there (RFC 6902, 4.1), so one operation covers both.
+        if (!string.Equals(spec.SchedulerName, _schedulerName, StringComparison.Ordinal))
+        {
+            patch.Add(new JsonPatchOperation("add", "/spec/schedulerName", JsonValue.Create(_schedulerName)));
+        }
+
+        AddDeviceVariables(patch, "initContainers", spec.InitContainers);
+        AddDeviceVariables(patch, "containers", spec.Containers);
+        return new PodDecision { Verdict = PodVerdict.GpuPod, Patch = patch };
+    }
+
+    /// <summary>
+    /// A GPU pod carries a <c>kaiwo.ai/gpu-*</c> annotation or <c>kaiwo.ai/placement</c>. A pod that asks only for
+    /// whole <c>amd.com/gpu</c> without them is left to whichever scheduler it names.
+    /// </summary>
+    private static bool IsGpuPod(IDictionary<string, string>? annotations) =>
+        annotations is not null && annotations.Keys.Any(key =>
+            key.StartsWith(GpuAnnotationPrefix, StringComparison.Ordinal) || string.Equals(key, WellKnown.PlacementAnnotation, StringComparison.Ordinal));
+
+    private static PodFacts FactsOf(V1Pod pod)
+    {
+        // On CREATE, a pod of a ReplicaSet, Job or StatefulSet controller often has only metadata.generateName. The
+        // parser reads annotations and containers alone; the name only has to be there for the mapping.
+        pod.Metadata ??= new V1ObjectMeta();
+        if (string.IsNullOrEmpty(pod.Metadata.Name))
+        {
+            pod.Metadata.Name = string.IsNullOrEmpty(pod.Metadata.GenerateName) ? "(unnamed)" : pod.Metadata.GenerateName;
+        }
+
+        return KubernetesFacts.ToFacts(pod)!;
+    }
+
+    /// <summary>
+    /// Adds the variables a container does not define yet. A container without <c>env</c> gets the whole array (a
+    /// JSON patch cannot append to an array that is not there); one with <c>env</c> gets each variable appended with
+    /// <c>/-</c>, after its own.
+    /// </summary>
+    private static void AddDeviceVariables(List<JsonPatchOperation> patch, string field, IList<V1Container>? containers)
+    {
+        if (containers is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < containers.Count; i++)
+        {
+            var env = containers[i].Env;
+            var missing = DeviceVariables.Where(name => env is null || !env.Any(e => string.Equals(e.Name, name, StringComparison.Ordinal))).ToList();
+            if (missing.Count == 0)
+            {
+                continue;
+            }
+
+            if (env is null)
+            {
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray([.. missing.Select(DeviceVariable)])));
+                continue;
+            }
+
+            foreach (var name in missing)
+            {
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariable(name)));
+            }
+        }
+    }
+
+    private static JsonNode DeviceVariable(string name) => new JsonObject
+    {
+        ["name"] = name,
+        ["valueFrom"] = new JsonObject
+        {
+            ["fieldRef"] = new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["fieldPath"] = VisibleDevicesFieldPath,
+            },
+        },
+    };
+}

@@ -1,0 +1,113 @@
+using System.Diagnostics.Metrics;
+using Kaiwo.Extender.Live;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.State;
+
+namespace Kaiwo.Extender.Hosting;
+
+/// <summary>
+/// The extender's one Meter and its instruments, created once. Prometheus names follow from the instrument names and
+/// units through the OpenTelemetry exporter (<c>kaiwo.extender.request.duration</c> in seconds becomes
+/// <c>kaiwo_extender_request_duration_seconds</c>). Labels stay few on the hot paths: the verb, the result, and a
+/// reason code from a short fixed list.
+/// </summary>
+internal sealed class ExtenderMetrics : IDisposable
+{
+    public const string MeterName = "Kaiwo.Extender";
+
+    private readonly Meter _meter;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _decisions;
+
+    public ExtenderMetrics(IMeterFactory meters, ClusterState state, IServiceProvider services)
+    {
+        _meter = meters.Create(MeterName);
+        _duration = _meter.CreateHistogram<double>(
+            "kaiwo.extender.request.duration",
+            unit: "s",
+            description: "Time to answer one extender call, by verb.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        _decisions = _meter.CreateCounter<long>(
+            "kaiwo.extender.decisions",
+            unit: "{decision}",
+            description: "Node decisions of filter and prioritize, and binds, by verb, result and reason code.");
+
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.allocated.ratio",
+            () => state.Nodes().Where(n => n.Usage.Inventory.HasGpus).Select(n => new Measurement<double>(n.Usage.UsedFraction(), new KeyValuePair<string, object?>("node", n.Name))),
+            unit: "1",
+            description: "Share of a node's GPU capacity allocated, 0 to 1.");
+        _meter.CreateObservableGauge(
+            "kaiwo.pods.assumed",
+            () => state.AssumedCount,
+            unit: "{pod}",
+            description: "Pods bound by the extender and not yet seen bound on the API server.");
+
+        // Live mode only: these read the informers and the binder when they exist.
+        _meter.CreateObservableGauge(
+            "kaiwo.informer.synced",
+            () => Informers(services).Select(i => new Measurement<int>(i.IsSynced ? 1 : 0, new KeyValuePair<string, object?>("resource", i.Resource))),
+            unit: "1",
+            description: "1 once the informer's first full list has been applied.");
+        _meter.CreateObservableCounter(
+            "kaiwo.informer.events",
+            () => Informers(services).Select(i => new Measurement<long>(i.EventsApplied, new KeyValuePair<string, object?>("resource", i.Resource))),
+            unit: "{event}",
+            description: "Watch events applied to the state.");
+        _meter.CreateObservableCounter(
+            "kaiwo.informer.lists",
+            () => Informers(services).Select(i => new Measurement<long>(i.Lists, new KeyValuePair<string, object?>("resource", i.Resource))),
+            unit: "{list}",
+            description: "Full lists applied (the first, and after 410 Expired or a dropped watch).");
+        _meter.CreateObservableCounter(
+            "kaiwo.bind.retries",
+            () => services.GetService<LiveBinder>()?.Retries ?? 0,
+            unit: "{retry}",
+            description: "API calls of binds retried after 429, 5xx, conflicts or timeouts.");
+        _meter.CreateObservableCounter(
+            "kaiwo.bind.conflicts",
+            () => services.GetService<LiveBinder>()?.Conflicts ?? 0,
+            unit: "{conflict}",
+            description: "Bindings the API server refused because the pod was already assigned.");
+    }
+
+    public void RecordDuration(string verb, TimeSpan elapsed) =>
+        _duration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("verb", verb));
+
+    /// <summary>Counts one verb's decisions, grouped first so that a call over 5,000 nodes adds a handful of times.</summary>
+    public void RecordDecisions(string verb, IEnumerable<FitResult> results)
+    {
+        if (!_decisions.Enabled)
+        {
+            return;
+        }
+
+        foreach (var group in results.GroupBy(r => (r.Outcome, r.Code)))
+        {
+            _decisions.Add(
+                group.LongCount(),
+                new KeyValuePair<string, object?>("verb", verb),
+                new KeyValuePair<string, object?>("result", ResultName(group.Key.Outcome)),
+                new KeyValuePair<string, object?>("reason", group.Key.Code));
+        }
+    }
+
+    public void RecordBind(bool succeeded, string reason) =>
+        _decisions.Add(
+            1,
+            new KeyValuePair<string, object?>("verb", "bind"),
+            new KeyValuePair<string, object?>("result", succeeded ? "bound" : "error"),
+            new KeyValuePair<string, object?>("reason", reason));
+
+    public void Dispose() => _meter.Dispose();
+
+    private static string ResultName(FitOutcome outcome) => outcome switch
+    {
+        FitOutcome.Fits => "passed",
+        FitOutcome.FullNow => "failed",
+        _ => "unresolvable",
+    };
+
+    private static IEnumerable<ResourceInformer> Informers(IServiceProvider services) =>
+        services.GetService<LiveCluster>()?.Informers ?? [];
+}
