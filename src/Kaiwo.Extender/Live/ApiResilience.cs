@@ -22,8 +22,7 @@ internal static class ApiResilience
                 UseJitter = true,
                 Delay = options.RetryDelay,
                 MaxDelay = options.BindTimeout,
-                DelayGenerator = args => ValueTask.FromResult(
-                    args.Outcome.Exception is KubernetesApiException { RetryAfter: { } retryAfter } ? retryAfter : (TimeSpan?)null),
+                DelayGenerator = RetryAfterDelay,
                 OnRetry = args =>
                 {
                     onRetry?.Invoke(args.Outcome.Exception?.Message ?? "unknown");
@@ -32,6 +31,10 @@ internal static class ApiResilience
             })
             .AddTimeout(options.RequestTimeout)
             .Build();
+
+    /// <summary>The server's Retry-After, when it sent one; otherwise the strategy's own backoff.</summary>
+    public static ValueTask<TimeSpan?> RetryAfterDelay(RetryDelayGeneratorArguments<object> args) => ValueTask.FromResult(
+        args.Outcome.Exception is KubernetesApiException { RetryAfter: { } retryAfter } ? retryAfter : (TimeSpan?)null);
 
     /// <summary>Worth another try: throttling, server errors, write conflicts, timeouts and broken connections.</summary>
     public static bool IsTransient(Exception ex) => ex switch

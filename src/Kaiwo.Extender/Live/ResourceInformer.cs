@@ -60,8 +60,7 @@ internal sealed partial class ResourceInformer
                 UseJitter = true,
                 Delay = options.ReconnectDelay,
                 MaxDelay = options.MaxReconnectDelay,
-                DelayGenerator = args => ValueTask.FromResult(
-                    args.Outcome.Exception is KubernetesApiException { RetryAfter: { } retryAfter } ? retryAfter : (TimeSpan?)null),
+                DelayGenerator = ApiResilience.RetryAfterDelay,
                 OnRetry = args =>
                 {
                     LogReconnect(_log, _target.Resource, args.RetryDelay, args.Outcome.Exception?.Message ?? "stream ended");

@@ -286,6 +286,37 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Watch_QueueAddModifyDelete_KeepsTheCatalogCurrent()
+    {
+        _server.CreateQueue(Queue("research-queue", 10));
+        await using var extender = await LiveExtender.StartAsync(_server);
+        var catalog = extender.Factory.Services.GetRequiredService<Kaiwo.Extender.Live.QueueCatalog>();
+        await LiveExtender.Eventually(() => catalog.Names.SequenceEqual(["research-queue"]), "the listed queue");
+
+        _server.CreateQueue(Queue("prod-queue", 20));
+        await LiveExtender.Eventually(() => catalog.Names.SequenceEqual(["prod-queue", "research-queue"]), "the added queue");
+        var events = extender.Cluster.Queues.EventsApplied;
+        _server.UpdateQueue("prod-queue", q => q["spec"]!["priority"] = 300);
+        await LiveExtender.Eventually(() => extender.Cluster.Queues.EventsApplied == events + 1, "the modified queue's event");
+        _server.DeleteQueue("research-queue");
+
+        await LiveExtender.Eventually(() => catalog.Names.SequenceEqual(["prod-queue"]), "the deleted queue gone");
+        Assert.Null(catalog.UnavailableReason);
+    }
+
+    private static System.Text.Json.Nodes.JsonObject Queue(string name, int gpuQuota) => new()
+    {
+        ["apiVersion"] = "kaiwo.ai/v1alpha2",
+        ["kind"] = "KaiwoQueue",
+        ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["name"] = name },
+        ["spec"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["priority"] = 100,
+            ["resources"] = new System.Text.Json.Nodes.JsonObject { ["gpu"] = new System.Text.Json.Nodes.JsonObject { ["quota"] = gpuQuota } },
+        },
+    };
+
+    [Fact]
     public async Task Start_WithoutTheQueueCrd_RunsWithoutQueuesAndInspectSaysWhy()
     {
         _server.CrdInstalled = false;
