@@ -1,0 +1,127 @@
+using Kaiwo.Scheduling.Fits;
+
+namespace Kaiwo.Scheduling.Queues;
+
+/// <summary>
+/// The state admission decides on: the tree, each usable queue's usage (bound pods), demand (usage plus pending
+/// requests) and fair share, and the cluster's capacity. Immutable: rebuilt when pods or queues change.
+/// </summary>
+public sealed record QueueSnapshot(
+    QueueTree Tree,
+    ResourceVector Capacity,
+    IReadOnlyDictionary<string, ResourceVector> Usage,
+    IReadOnlyDictionary<string, ResourceVector> Demand,
+    IReadOnlyDictionary<string, ResourceVector> FairShare)
+{
+    /// <summary>Builds a snapshot from each leaf queue's usage and pending requests; parents sum their children.</summary>
+    public static QueueSnapshot Build(QueueTree tree, ResourceVector capacity, IReadOnlyDictionary<string, ResourceVector> leafUsage, IReadOnlyDictionary<string, ResourceVector> leafPending)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        var demand = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        foreach (var (queue, used) in leafUsage)
+        {
+            foreach (var node in tree.Ancestry(queue))
+            {
+                usage[node.Name] = usage.GetValueOrDefault(node.Name) + used;
+            }
+        }
+
+        var leafDemand = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        foreach (var queue in leafUsage.Keys.Union(leafPending.Keys))
+        {
+            leafDemand[queue] = leafUsage.GetValueOrDefault(queue) + leafPending.GetValueOrDefault(queue);
+            foreach (var node in tree.Ancestry(queue))
+            {
+                demand[node.Name] = demand.GetValueOrDefault(node.Name) + leafDemand[queue];
+            }
+        }
+
+        return new QueueSnapshot(tree, capacity, usage, demand, Queues.FairShare.Compute(tree, capacity, leafDemand));
+    }
+
+    public ResourceVector UsageOf(string queue) => Usage.GetValueOrDefault(queue);
+
+    public ResourceVector FairShareOf(string queue) => FairShare.GetValueOrDefault(queue);
+
+    /// <summary>The largest share of the cluster a queue's usage takes of any resource: its dominant share (DRF).</summary>
+    public double DominantShare(string queue)
+    {
+        var used = UsageOf(queue);
+        return ResourceVector.All.Max(r => Capacity[r] > 0 ? (double)used[r] / Capacity[r] : 0);
+    }
+}
+
+/// <summary>
+/// Queue admission for a pod asking <c>request</c> in its leaf queue: hard limits at every level; within quota
+/// always; above quota only within fair share, or on idle capacity that no other queue with unmet fair share wants.
+/// </summary>
+public static class QueueAdmission
+{
+    /// <returns>Null when admitted; otherwise the refusal (unresolvable for a limit, full for fair share).</returns>
+    public static FitResult? Check(QueueSnapshot snapshot, string leaf, ResourceVector request)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var tree = snapshot.Tree;
+
+        foreach (var queue in tree.Ancestry(leaf))
+        {
+            var used = snapshot.UsageOf(queue.Name);
+            foreach (var resource in ResourceVector.All)
+            {
+                var spec = queue.Spec[resource];
+                if (request[resource] > 0 && spec.HasLimit && used[resource] + request[resource] > spec.Limit)
+                {
+                    return FitResult.Never(
+                        "queue-limit",
+                        $"queue \"{queue.Name}\" would exceed its {Name(resource)} limit of {ResourceVector.Format(resource, spec.Limit)}: " +
+                        $"usage {ResourceVector.Format(resource, used[resource])} + request {ResourceVector.Format(resource, request[resource])}");
+                }
+            }
+        }
+
+        var node = tree.Queues[leaf];
+        var usage = snapshot.UsageOf(leaf);
+        var fair = snapshot.FairShareOf(leaf);
+        foreach (var resource in ResourceVector.All)
+        {
+            var asked = request[resource];
+            if (asked == 0 || usage[resource] + asked <= node.Spec[resource].Quota || usage[resource] + asked <= fair[resource])
+            {
+                continue; // within quota, or above it but within fair share
+            }
+
+            // Above fair share: only on idle capacity that no queue short of its own fair share is waiting for.
+            var free = snapshot.Capacity[resource] - TotalUsage(snapshot, resource);
+            var waiting = tree.Queues.Values
+                .Where(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf)
+                .FirstOrDefault(q => snapshot.UsageOf(q.Name)[resource] < snapshot.FairShareOf(q.Name)[resource]
+                    && snapshot.Demand.GetValueOrDefault(q.Name)[resource] > snapshot.UsageOf(q.Name)[resource]);
+            if (free >= asked && waiting is null)
+            {
+                continue;
+            }
+
+            var why = waiting is not null
+                ? $"queue \"{waiting.Name}\" is below its fair share and waiting"
+                : $"only {ResourceVector.Format(resource, Math.Max(0, free))} is free";
+            return FitResult.Full(
+                "queue-fair-share",
+                $"queue \"{leaf}\" is above its {Name(resource)} quota of {ResourceVector.Format(resource, node.Spec[resource].Quota)} " +
+                $"and would go above its fair share of {ResourceVector.Format(resource, fair[resource])} " +
+                $"(usage {ResourceVector.Format(resource, usage[resource])} + request {ResourceVector.Format(resource, asked)}), and {why}");
+        }
+
+        return null;
+    }
+
+    private static long TotalUsage(QueueSnapshot snapshot, QueueResource resource) =>
+        snapshot.Tree.Roots.Sum(r => snapshot.UsageOf(r)[resource]);
+
+    private static string Name(QueueResource resource) => resource switch
+    {
+        QueueResource.Gpu => "gpu",
+        QueueResource.Cpu => "cpu",
+        _ => "memory",
+    };
+}
