@@ -27,6 +27,7 @@ builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<Pipel
 builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.PendingPodCapacity));
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();
+builder.Services.AddSingleton<QueueState>();
 builder.Services.AddSingleton<ExtenderVerbs>();
 builder.Services.AddSingleton<ExtenderMetrics>();
 builder.Services.AddOpenTelemetry()

@@ -41,6 +41,12 @@ internal sealed class SchedulingOptions
     /// <summary>Per-stage switches and weights, by stage name.</summary>
     public Dictionary<string, StageOptions> Stages { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The queue of pods without a <c>kaiwo.ai/queue</c> label (made up, without limits, if no KaiwoQueue has the name).</summary>
+    public string DefaultQueue { get; set; } = "default";
+
+    /// <summary>The scheduler name whose pending pods make up the queues' demand.</summary>
+    public string SchedulerName { get; set; } = "kaiwo-scheduler";
+
     public PipelineOptions ToPipelineOptions() => new()
     {
         Requests = new RequestOptions { MinimumFractionMilli = (int)(MinimumGpuFraction * 1000) },

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Extender.Live;
@@ -122,12 +123,16 @@ internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> l
     private static partial void LogRecordWarning(ILogger logger, string warning);
 }
 
-/// <summary>KaiwoQueue objects, kept as JSON until the queue tree reads them; absent when the CRD is not installed.</summary>
+/// <summary>
+/// The KaiwoQueue objects (from the informer, or the cluster file in standalone mode), read into specs. Absent when
+/// the CRD is not installed. <see cref="Version"/> changes with every change, so derived state knows when to rebuild.
+/// </summary>
 internal sealed class QueueCatalog : IInformerTarget
 {
     private readonly Lock _gate = new();
     private Dictionary<string, JsonElement> _queues = new(StringComparer.Ordinal);
     private string? _unavailableReason = "not listed yet";
+    private long _version;
 
     public string Resource => "kaiwoqueues";
 
@@ -138,6 +143,8 @@ internal sealed class QueueCatalog : IInformerTarget
     /// <summary>Null when queues are served; otherwise why the extender runs without them.</summary>
     public string? UnavailableReason => _unavailableReason;
 
+    public long Version => Interlocked.Read(ref _version);
+
     public IReadOnlyList<string> Names
     {
         get
@@ -147,6 +154,32 @@ internal sealed class QueueCatalog : IInformerTarget
                 return [.. _queues.Keys.Order(StringComparer.Ordinal)];
             }
         }
+    }
+
+    /// <summary>The queues' specs, and the queues whose definition does not read with why.</summary>
+    public (IReadOnlyList<QueueSpec> Specs, IReadOnlyDictionary<string, string> Invalid) Read()
+    {
+        List<JsonElement> items;
+        lock (_gate)
+        {
+            items = [.. _queues.Values];
+        }
+
+        var specs = new List<QueueSpec>();
+        var invalid = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            if (QueueSpecReader.TryRead(item, out var spec, out var errors))
+            {
+                specs.Add(spec!);
+            }
+            else if (NameOf(item) is { } name)
+            {
+                invalid[name] = string.Join("; ", errors);
+            }
+        }
+
+        return (specs, invalid);
     }
 
     public void Replace(IReadOnlyList<JsonElement> items)
@@ -164,6 +197,8 @@ internal sealed class QueueCatalog : IInformerTarget
         {
             _queues = queues;
         }
+
+        Interlocked.Increment(ref _version);
     }
 
     public void Apply(string type, JsonElement item)
@@ -184,20 +219,14 @@ internal sealed class QueueCatalog : IInformerTarget
                 _queues[name] = item;
             }
         }
+
+        Interlocked.Increment(ref _version);
     }
 
-    public void SetAvailable(bool available, string? reason) => _unavailableReason = available ? null : reason;
-
-    /// <summary>Standalone mode: the queues of the cluster file, by name.</summary>
-    public void ReplaceNames(IEnumerable<string> names)
+    public void SetAvailable(bool available, string? reason)
     {
-        lock (_gate)
-        {
-            _queues = names.Where(n => n.Length > 0).Distinct(StringComparer.Ordinal)
-                .ToDictionary(n => n, n => JsonSerializer.SerializeToElement(new { metadata = new { name = n } }), StringComparer.Ordinal);
-        }
-
-        _unavailableReason = null;
+        _unavailableReason = available ? null : reason;
+        Interlocked.Increment(ref _version);
     }
 
     private static string? NameOf(JsonElement item) =>

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using YamlDotNet.Core;
@@ -6,7 +8,7 @@ using YamlDotNet.RepresentationModel;
 namespace Kaiwo.Extender.Standalone;
 
 /// <summary>The objects of a cluster file.</summary>
-internal sealed record ClusterFileContents(IReadOnlyList<V1Node> Nodes, IReadOnlyList<V1Pod> Pods, IReadOnlyList<string> QueueNames);
+internal sealed record ClusterFileContents(IReadOnlyList<V1Node> Nodes, IReadOnlyList<V1Pod> Pods, IReadOnlyList<JsonElement> Queues);
 
 /// <summary>
 /// Reads a standalone cluster: plain Kubernetes YAML as <c>kubectl get -o yaml</c> writes it, multi-document or a
@@ -44,7 +46,7 @@ internal static class ClusterFile
 
         var nodes = new List<V1Node>();
         var pods = new List<V1Pod>();
-        var queues = new List<string>();
+        var queues = new List<JsonElement>();
         var number = 0;
         foreach (var document in stream.Documents)
         {
@@ -99,9 +101,7 @@ internal static class ClusterFile
                         pods.Add(KubernetesYaml.Deserialize<V1Pod>(text, strict: false));
                         break;
                     case "KaiwoQueue":
-                        queues.Add(mapping.Children.TryGetValue(new YamlScalarNode("metadata"), out var m) && m is YamlMappingNode meta
-                            ? Scalar(meta, "name") ?? string.Empty
-                            : string.Empty);
+                        queues.Add(JsonSerializer.SerializeToElement(ToJson(mapping)));
                         break;
                     default:
                         throw new ClusterFileException($"cluster file {source}: {where} has kind \"{kind}\"; accepted kinds are Node, Pod, KaiwoQueue and List");
@@ -116,6 +116,20 @@ internal static class ClusterFile
 
     private static string? Scalar(YamlMappingNode node, string key) =>
         node.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar ? scalar.Value : null;
+
+    /// <summary>A YAML node as JSON: plain scalars that read as numbers or booleans become numbers and booleans, as kubectl would send them.</summary>
+    internal static JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode map => new JsonObject(map.Children.Select(p => KeyValuePair.Create(((YamlScalarNode)p.Key).Value ?? string.Empty, ToJson(p.Value)))),
+        YamlSequenceNode seq => new JsonArray([.. seq.Children.Select(ToJson)]),
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "null" or "~" or "" or null } => null,
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" } => JsonValue.Create(true),
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "false" } => JsonValue.Create(false),
+        YamlScalarNode { Style: ScalarStyle.Plain } plain when long.TryParse(plain.Value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n) => JsonValue.Create(n),
+        YamlScalarNode { Style: ScalarStyle.Plain } plain when double.TryParse(plain.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => JsonValue.Create(d),
+        YamlScalarNode scalar => JsonValue.Create(scalar.Value),
+        _ => null,
+    };
 
     private static string Serialize(YamlNode node)
     {

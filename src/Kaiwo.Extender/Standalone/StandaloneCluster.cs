@@ -25,9 +25,10 @@ internal sealed partial class StandaloneCluster(
         var path = string.IsNullOrEmpty(options.Value.ClusterFile) ? ExampleClusterPath : options.Value.ClusterFile;
         var contents = ClusterFile.Load(path);
         Apply(state, contents, warning => LogRecordWarning(log, warning));
-        queues.ReplaceNames(contents.QueueNames);
+        queues.Replace(contents.Queues);
+        queues.SetAvailable(true, null);
         readiness.MarkReady();
-        LogLoaded(log, path, contents.Nodes.Count, contents.Pods.Count, contents.QueueNames.Count);
+        LogLoaded(log, path, contents.Nodes.Count, contents.Pods.Count, contents.Queues.Count);
         return Task.CompletedTask;
     }
 

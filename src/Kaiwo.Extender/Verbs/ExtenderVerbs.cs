@@ -24,7 +24,8 @@ internal sealed partial class ExtenderVerbs(
     IPodBinder binder,
     TimeProvider time,
     ILogger<ExtenderVerbs> log,
-    ExtenderMetrics? metrics = null)
+    ExtenderMetrics? metrics = null,
+    QueueState? queues = null)
 {
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
@@ -111,7 +112,7 @@ internal sealed partial class ExtenderVerbs(
             return new ExtenderBindingResult { Error = $"pod uid {args.PodUid} belongs to {pod.Key}, not {key}" };
         }
 
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
         if (evaluation.Unresolvable is { } reason)
         {
             LogBindFailed(log, key, args.Node, reason);
@@ -154,7 +155,7 @@ internal sealed partial class ExtenderVerbs(
                 })
             ?? [];
 
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
         var result = new ExtenderPreemptionResult();
         foreach (var (nodeName, nodeVictims) in victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -202,7 +203,7 @@ internal sealed partial class ExtenderVerbs(
         }
 
         pending.Remember(pod);
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
         {

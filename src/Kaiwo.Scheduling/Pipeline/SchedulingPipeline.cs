@@ -1,4 +1,5 @@
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.Scoring;
 
@@ -13,12 +14,16 @@ public sealed record PipelineOptions
     /// <summary>How old a node's live utilization annotation may be and still count.</summary>
     public TimeSpan MaxUtilizationAge { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Per-stage switches and weights, by stage name ("request", "fit", "packing", "topology", "load").</summary>
+    /// <summary>Per-stage switches and weights, by stage name ("request", "queue", "fit", "packing", "topology", "load").</summary>
     public IReadOnlyDictionary<string, StageOptions> Stages { get; init; } = new Dictionary<string, StageOptions>();
 }
 
-/// <summary>A pod's pipeline verdict before any node: its parsed ask, and a reason if it fits nowhere.</summary>
-public sealed record PodEvaluation(PodContext Context, string? Unresolvable);
+/// <summary>A pod's pipeline verdict before any node: its parsed ask, and the refusal if it fits nowhere.</summary>
+public sealed record PodEvaluation(PodContext Context, FitResult? Refusal)
+{
+    /// <summary>The reason the pod can never be placed, when a pod check said so.</summary>
+    public string? Unresolvable => Refusal is { Outcome: FitOutcome.NeverFits } refusal ? refusal.Reason : null;
+}
 
 /// <summary>
 /// The scheduling pipeline: a short list of named stages, registered in <see cref="Register"/>. Pod checks run once
@@ -50,12 +55,11 @@ public sealed class SchedulingPipeline
     public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
 
     /// <summary>
-    /// The one place stages are registered. A new check or score is one class and one line here;
-    /// queue admission will go between the request check and the fit.
+    /// The one place stages are registered. A new check or score is one class and one line here.
     /// </summary>
     private static (IPodCheck[] PodChecks, INodeCheck[] NodeChecks, INodeScore[] Scores) Register(PipelineOptions options) =>
     (
-        [new RequestCheck()],
+        [new RequestCheck(), new QueueCheck()],
         [new GpuFitCheck(options.Placement)],
         [new PackingScore(), new TopologyScore(), new LoadScore(options.MaxUtilizationAge)]
     );
@@ -66,15 +70,15 @@ public sealed class SchedulingPipeline
         return [.. p.Select(x => x.Name), .. n.Select(x => x.Name), .. s.Select(x => x.Name)];
     }
 
-    /// <summary>Parses the pod's ask and runs the pod-level checks.</summary>
-    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now)
+    /// <summary>Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues.</summary>
+    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null)
     {
-        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now);
+        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues);
         foreach (var check in _podChecks)
         {
-            if (check.Check(context) is { } reason)
+            if (check.Check(context) is { } refusal)
             {
-                return new PodEvaluation(context, reason);
+                return new PodEvaluation(context, refusal);
             }
         }
 
@@ -85,9 +89,9 @@ public sealed class SchedulingPipeline
     public FitResult EvaluateNode(PodEvaluation pod, NodeCandidate node)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        if (pod.Unresolvable is { } reason)
+        if (pod.Refusal is { } refusal)
         {
-            return FitResult.Never("invalid-request", reason);
+            return refusal;
         }
 
         var result = FitResult.NoGpuNeeded;

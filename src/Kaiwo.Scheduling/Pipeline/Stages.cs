@@ -1,12 +1,16 @@
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Scheduling.Pipeline;
 
-/// <summary>One pod's view through the pipeline: the pod, its parsed ask, and the time the caller decided with.</summary>
-public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now);
+/// <summary>
+/// One pod's view through the pipeline: the pod, its parsed ask, the time the caller decided with, and the queues'
+/// state (null when the cluster has no queues).
+/// </summary>
+public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null);
 
 /// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
 public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
@@ -14,13 +18,13 @@ public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
     public string Name => Facts.Name;
 }
 
-/// <summary>A check of the pod alone, before any node: a refusal here is unresolvable on every node.</summary>
+/// <summary>A check of the pod alone, before any node: a refusal here applies to every node.</summary>
 public interface IPodCheck
 {
     string Name { get; }
 
-    /// <summary>Null when the pod passes; otherwise the reason it can never be placed.</summary>
-    string? Check(PodContext pod);
+    /// <summary>Null when the pod passes; otherwise why it fits nowhere (never, or not now).</summary>
+    FitResult? Check(PodContext pod);
 }
 
 /// <summary>A check of the pod against one node. The first check that does not pass decides the node.</summary>

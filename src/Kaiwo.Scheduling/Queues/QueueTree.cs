@@ -40,13 +40,21 @@ public sealed class QueueTree
 
     public string DefaultQueue { get; }
 
-    public static QueueTree Build(IEnumerable<QueueSpec> specs, string defaultQueue)
+    /// <param name="specs">The queues that read well.</param>
+    /// <param name="defaultQueue">The queue of pods without a queue label; made up when no spec has its name.</param>
+    /// <param name="invalid">Queues whose definition does not read, with why: present, but disabled.</param>
+    public static QueueTree Build(IEnumerable<QueueSpec> specs, string defaultQueue, IReadOnlyDictionary<string, string>? invalid = null)
     {
         ArgumentNullException.ThrowIfNull(specs);
         var byName = new SortedDictionary<string, QueueSpec>(StringComparer.Ordinal);
         foreach (var spec in specs)
         {
             byName[spec.Name] = spec;
+        }
+
+        foreach (var (name, _) in invalid ?? new Dictionary<string, string>())
+        {
+            byName.TryAdd(name, new QueueSpec { Name = name });
         }
 
         var implicitDefault = !byName.ContainsKey(defaultQueue);
@@ -57,9 +65,14 @@ public sealed class QueueTree
 
         // Why each queue is unusable: its own definition first, then anything above it.
         var disabled = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, why) in invalid ?? new Dictionary<string, string>())
+        {
+            disabled[name] = $"its definition is invalid: {why}";
+        }
+
         foreach (var (name, spec) in byName)
         {
-            if (spec.Parent is { } parent && !byName.ContainsKey(parent))
+            if (!disabled.ContainsKey(name) && spec.Parent is { } parent && !byName.ContainsKey(parent))
             {
                 disabled[name] = $"its parent queue \"{parent}\" does not exist";
             }

@@ -3,6 +3,7 @@ using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Scheduling.State;
@@ -41,6 +42,10 @@ public sealed class ClusterState(RequestOptions requests)
 {
     private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
+    private long _version;
+
+    /// <summary>Changes with every change of a node or a pod: what derived state (the queue snapshot) is keyed on.</summary>
+    public long Version => Interlocked.Read(ref _version);
 
     public ClusterState()
         : this(new RequestOptions())
@@ -55,6 +60,7 @@ public sealed class ClusterState(RequestOptions requests)
     public void UpsertNode(NodeFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
+        Interlocked.Increment(ref _version);
         if (_nodes.TryGetValue(facts.Name, out var existing))
         {
             lock (existing.Gate)
@@ -93,7 +99,11 @@ public sealed class ClusterState(RequestOptions requests)
         }
     }
 
-    public void RemoveNode(string name) => _nodes.TryRemove(name, out _);
+    public void RemoveNode(string name)
+    {
+        Interlocked.Increment(ref _version);
+        _nodes.TryRemove(name, out _);
+    }
 
     private static bool SameInventoryInputs(NodeFacts a, NodeFacts b) =>
         SameMap(a.Labels, b.Labels)
@@ -136,6 +146,8 @@ public sealed class ClusterState(RequestOptions requests)
         lock (entry.Gate)
         {
             entry.Pod = pod;
+            entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
+            Interlocked.Increment(ref _version);
             if (pod.IsTerminated)
             {
                 entry.AssumedUntil = null;
@@ -244,8 +256,10 @@ public sealed class ClusterState(RequestOptions requests)
                 }
 
                 entry.Pod = pod;
+                entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
+                Interlocked.Increment(ref _version);
                 if (result.Allocation is { } allocation)
                 {
                     var hold = new PodHold(pod.Uid, pod.Key, allocation);
@@ -284,6 +298,56 @@ public sealed class ClusterState(RequestOptions requests)
         }
 
         return expired;
+    }
+
+    /// <summary>
+    /// The queues' state now: each leaf's usage (pods bound or reserved, GPUs by the share they hold) and pending
+    /// requests (the kaiwo scheduler's unbound pods), the cluster's capacity, and the fair shares that follow.
+    /// </summary>
+    public QueueSnapshot QueueSnapshot(QueueTree tree, string schedulerName)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        foreach (var entry in _pods.Values)
+        {
+            PodFacts pod;
+            string? bound;
+            PodHold? hold;
+            ResourceVector requested;
+            lock (entry.Gate)
+            {
+                (pod, bound, hold, requested) = (entry.Pod, entry.BoundNode, entry.Hold, entry.Requested);
+            }
+
+            if (pod.IsTerminated)
+            {
+                continue;
+            }
+
+            var label = pod.Labels.GetValueOrDefault(WellKnown.QueueLabel);
+            if (bound is not null || pod.NodeName is not null)
+            {
+                var queue = tree.AccountFor(label);
+                usage[queue] = usage.GetValueOrDefault(queue) + (requested with { Gpu = hold?.Allocation.TotalComputeMilli ?? 0 });
+            }
+            else if (pod.SchedulerName == schedulerName && tree.LeafFor(label).Queue is { } leaf)
+            {
+                pending[leaf] = pending.GetValueOrDefault(leaf) + requested;
+            }
+        }
+
+        var capacity = ResourceVector.Zero;
+        foreach (var node in _nodes.Values)
+        {
+            var current = node.Current;
+            capacity += new ResourceVector(
+                current.Usage.Inventory.Gpus.Count * 1000L,
+                Units.Quantity.TryParse(current.Facts.Allocatable.GetValueOrDefault("cpu"), out var num, out var den) ? (long)((double)(num * 1000) / (double)den) : 0,
+                Units.Quantity.TryParseCeiling(current.Facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) ? mib : 0);
+        }
+
+        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending);
     }
 
     /// <summary>Pods held as assumed: bound by us, not yet seen bound on the API server.</summary>
@@ -329,6 +393,7 @@ public sealed class ClusterState(RequestOptions requests)
 
     private void SetHold(PodEntry entry, PodHold? hold, string? boundNode)
     {
+        Interlocked.Increment(ref _version);
         if (entry.Hold is { } old && entry.BoundNode is { } oldNode && _nodes.TryGetValue(oldNode, out var previous))
         {
             lock (previous.Gate)
@@ -420,6 +485,9 @@ public sealed class ClusterState(RequestOptions requests)
         public string? BoundNode { get; set; }
 
         public PodHold? Hold { get; set; }
+
+        /// <summary>What the pod asks of its queue (GPU share, CPU, memory), computed when the pod changes.</summary>
+        public ResourceVector Requested { get; set; }
 
         /// <summary>Set while our bind's reservation waits to be seen on the API server.</summary>
         public DateTimeOffset? AssumedUntil { get; set; }

@@ -160,7 +160,7 @@ public sealed class ClusterFileTests(ClusterWithPods cluster) : IClassFixture<Cl
         var pod = Assert.Single(contents.Pods);
         Assert.Equal("p1", pod.Metadata.Name);
         Assert.Equal("team-a", pod.Metadata.NamespaceProperty);
-        Assert.Equal(QueueNames, contents.QueueNames);
+        Assert.Equal(QueueNames, contents.Queues.Select(q => q.GetProperty("metadata").GetProperty("name").GetString()));
     }
 
     [Fact]
