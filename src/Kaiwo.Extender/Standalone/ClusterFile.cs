@@ -126,7 +126,7 @@ internal static class ClusterFile
         YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" } => JsonValue.Create(true),
         YamlScalarNode { Style: ScalarStyle.Plain, Value: "false" } => JsonValue.Create(false),
         YamlScalarNode { Style: ScalarStyle.Plain } plain when long.TryParse(plain.Value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n) => JsonValue.Create(n),
-        YamlScalarNode { Style: ScalarStyle.Plain } plain when double.TryParse(plain.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => JsonValue.Create(d),
+        YamlScalarNode { Style: ScalarStyle.Plain } plain when double.TryParse(plain.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => JsonValue.Create(d),
         YamlScalarNode scalar => JsonValue.Create(scalar.Value),
         _ => null,
     };

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
 using Kaiwo.Scheduling.Units;
@@ -236,14 +235,19 @@ public static class QueueSpecReader
         var weight = 1;
         if (TryGet(e, "overQuotaWeight", out var weightElement))
         {
-            if (ReadInteger(weightElement) is { } problem)
+            var problem = ReadInteger(weightElement);
+            if (problem is null && weightElement.GetDecimal() < 0)
+            {
+                problem = "is negative";
+            }
+
+            if (problem is not null)
             {
                 problems.Add($"{path}.overQuotaWeight: {Show(weightElement)} {problem}; accepted: {WeightAccepted}");
             }
-            else if ((weight = (int)weightElement.GetDecimal()) < 0)
+            else
             {
-                problems.Add($"{path}.overQuotaWeight: {Show(weightElement)} is negative; accepted: {WeightAccepted}");
-                weight = 1;
+                weight = (int)weightElement.GetDecimal();
             }
         }
 
@@ -416,7 +420,7 @@ public static class QueueSpecReader
                     return "is not a quantity";
                 }
 
-                if (Math.Abs(amount) > MaxAmount * 1024)
+                if (amount > MaxAmount * 1024 || amount < -MaxAmount * 1024)
                 {
                     amount = 0;
                     return "is too large";
