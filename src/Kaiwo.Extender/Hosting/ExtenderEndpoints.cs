@@ -2,6 +2,7 @@ using System.Text.Json;
 using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 using Microsoft.AspNetCore.Mvc;
 
@@ -29,13 +30,19 @@ internal static class ExtenderEndpoints
             ? Results.Text("ready")
             : Results.Text($"not ready: {readiness.NotReadyReason}", statusCode: StatusCodes.Status503ServiceUnavailable));
 
-        app.MapGet("/inspect", (ClusterState state, ClusterMode mode, QueueCatalog queues, IServiceProvider services) =>
+        app.MapGet("/inspect", (ClusterState state, ClusterMode mode, QueueCatalog queues, QueueState queueState, IServiceProvider services) =>
             Results.Json(
                 new
                 {
                     mode = mode.Name,
                     source = mode.Source,
-                    queues = new { available = queues.UnavailableReason is null, reason = queues.UnavailableReason, names = queues.Names },
+                    queues = new
+                    {
+                        available = queues.UnavailableReason is null,
+                        reason = queues.UnavailableReason,
+                        names = queues.Names,
+                        tree = queueState.Current() is { } snapshot ? QueueTable.Build(snapshot) : null,
+                    },
                     informers = services.GetService<LiveCluster>()?.Informers.Select(i => new
                     {
                         resource = i.Resource,

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Extender.Hosting;
@@ -42,6 +43,11 @@ internal sealed class ExtenderMetrics : IDisposable
             () => state.AssumedCount,
             unit: "{pod}",
             description: "Pods bound by the extender and not yet seen bound on the API server.");
+
+        // Per queue and resource: GPUs, cores and GiB, as the KaiwoQueue spec counts them.
+        _meter.CreateObservableGauge("kaiwo.queue.allocated", () => QueueMeasurements(services, s => s.Usage), unit: "1", description: "What a queue's running pods hold, per resource (GPUs, cores, GiB).");
+        _meter.CreateObservableGauge("kaiwo.queue.fair_share", () => QueueMeasurements(services, s => s.FairShare), unit: "1", description: "A queue's fair share, per resource (GPUs, cores, GiB).");
+        _meter.CreateObservableGauge("kaiwo.queue.demand", () => QueueMeasurements(services, s => s.Demand), unit: "1", description: "A queue's usage plus its pending pods' requests, per resource (GPUs, cores, GiB).");
 
         // Live mode only: these read the informers and the binder when they exist.
         _meter.CreateObservableGauge(
@@ -107,6 +113,24 @@ internal sealed class ExtenderMetrics : IDisposable
         FitOutcome.FullNow => "failed",
         _ => "unresolvable",
     };
+
+    private static IEnumerable<Measurement<double>> QueueMeasurements(IServiceProvider services, Func<QueueSnapshot, IReadOnlyDictionary<string, ResourceVector>> pick)
+    {
+        if (services.GetService<QueueState>()?.Current() is not { } snapshot)
+        {
+            yield break;
+        }
+
+        foreach (var (queue, amounts) in pick(snapshot))
+        {
+            yield return Measure(queue, "gpu", amounts.Gpu / 1000.0);
+            yield return Measure(queue, "cpu", amounts.Cpu / 1000.0);
+            yield return Measure(queue, "memory", amounts.Memory / 1024.0);
+        }
+    }
+
+    private static Measurement<double> Measure(string queue, string resource, double value) =>
+        new(value, new KeyValuePair<string, object?>("queue", queue), new KeyValuePair<string, object?>("resource", resource));
 
     private static IEnumerable<ResourceInformer> Informers(IServiceProvider services) =>
         services.GetService<LiveCluster>()?.Informers ?? [];

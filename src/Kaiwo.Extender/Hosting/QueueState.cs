@@ -14,6 +14,9 @@ internal sealed class QueueState(ClusterState state, QueueCatalog catalog, IOpti
     private readonly Lock _gate = new();
     private (long State, long Catalog, QueueSnapshot? Snapshot) _cache = (-1, -1, null);
 
+    /// <summary>Binds take this while they re-check admission and reserve (see <see cref="Verbs.Reservations"/>).</summary>
+    public Lock AdmissionGate { get; } = new();
+
     public QueueSnapshot? Current()
     {
         var versions = (state.Version, catalog.Version);

@@ -1,3 +1,4 @@
+using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling;
 using Kaiwo.Scheduling.Allocation;
@@ -27,8 +28,11 @@ internal sealed partial class LiveBinder : IPodBinder
     private long _retries;
     private long _conflicts;
 
-    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log)
+    private readonly QueueState? _queues;
+
+    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log, QueueState? queues = null)
     {
+        _queues = queues;
         _state = state;
         _pipeline = pipeline;
         _api = api;
@@ -50,7 +54,7 @@ internal sealed partial class LiveBinder : IPodBinder
 
     public async Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken)
     {
-        var reserved = _state.Reserve(pod, nodeName, node => _pipeline.EvaluateNode(evaluation, node), _time.GetUtcNow() + _options.AssumedPodTtl);
+        var reserved = Reservations.Reserve(_state, _pipeline, _queues, pod, nodeName, evaluation, _time.GetUtcNow() + _options.AssumedPodTtl);
         if (!reserved.Succeeded)
         {
             return new BindOutcome(reserved.Reason, null);

@@ -1,3 +1,4 @@
+using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling;
 using Kaiwo.Scheduling.Allocation;
@@ -11,11 +12,11 @@ namespace Kaiwo.Extender.Standalone;
 /// Standalone bind: reserves the devices under the node's lock and writes the allocation record onto the pod in
 /// memory, exactly as the live binder writes it to the API server, so that state rebuilt from the pods is the same.
 /// </summary>
-internal sealed class InMemoryBinder(ClusterState state, SchedulingPipeline pipeline) : IPodBinder
+internal sealed class InMemoryBinder(ClusterState state, SchedulingPipeline pipeline, QueueState? queues = null) : IPodBinder
 {
     public Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken)
     {
-        var result = state.Reserve(pod, nodeName, node => pipeline.EvaluateNode(evaluation, node));
+        var result = Reservations.Reserve(state, pipeline, queues, pod, nodeName, evaluation, assumedUntil: null);
         if (!result.Succeeded)
         {
             return Task.FromResult(new BindOutcome(result.Reason, null));

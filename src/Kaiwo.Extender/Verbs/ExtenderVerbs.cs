@@ -6,6 +6,8 @@ using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Queues;
+using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Extender.Verbs;
@@ -135,8 +137,8 @@ internal sealed partial class ExtenderVerbs(
     }
 
     /// <summary>
-    /// Keeps a node only if removing all of the scheduler's victims there would let the pod fit; victims are passed
-    /// through unchanged. Queue-aware victim filtering replaces this when queues exist.
+    /// Filters the scheduler's victims by queue (see <see cref="QueueReclaim"/>) when there are queues, and keeps a node
+    /// only if removing the victims left there lets the pod fit; a node whose victims are all refused is dropped.
     /// </summary>
     public ExtenderPreemptionResult Preempt(ExtenderPreemptionArgs args)
     {
@@ -155,7 +157,9 @@ internal sealed partial class ExtenderVerbs(
                 })
             ?? [];
 
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+        var snapshot = queues?.Current();
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), snapshot);
+        var leaf = snapshot?.Tree.LeafFor(pod.Labels.GetValueOrDefault(Scheduling.WellKnown.QueueLabel)).Queue;
         var result = new ExtenderPreemptionResult();
         foreach (var (nodeName, nodeVictims) in victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -175,19 +179,52 @@ internal sealed partial class ExtenderVerbs(
                 continue;
             }
 
+            var kept = snapshot is not null && leaf is not null
+                ? AllowedByQueues(snapshot, leaf, pod, evaluation, nodeVictims.Pods)
+                : nodeVictims.Pods;
+            if (kept.Count == 0)
+            {
+                continue;
+            }
+
             var usage = node!.Usage;
-            foreach (var victim in nodeVictims.Pods)
+            foreach (var victim in kept)
             {
                 usage = usage.Without(victim.Uid);
             }
 
-            if (pipeline.EvaluateNode(evaluation, node with { Usage = usage }).Fits)
+            // Judged without the queue check: admission counts the victims' usage, which preemption is about to free.
+            var fit = pipeline.EvaluateNode(evaluation with { Refusal = null }, node with { Usage = usage });
+            if (fit.Fits)
             {
-                result.NodeNameToMetaVictims[nodeName] = nodeVictims;
+                result.NodeNameToMetaVictims[nodeName] = new MetaVictims { Pods = [.. kept], NumPdbViolations = nodeVictims.NumPdbViolations };
             }
         }
 
         return result;
+    }
+
+    private List<MetaPod> AllowedByQueues(QueueSnapshot snapshot, string leaf, PodFacts preemptor, PodEvaluation evaluation, List<MetaPod> victims)
+    {
+        var candidates = new List<VictimCandidate>();
+        var unknown = new List<MetaPod>();
+        foreach (var victim in victims)
+        {
+            if (state.TryGetPod(victim.Uid, out var facts, out var allocation))
+            {
+                var request = GpuRequestParser.Parse(facts!, new RequestOptions());
+                candidates.Add(new VictimCandidate(victim.Uid, facts!.Labels.GetValueOrDefault(Scheduling.WellKnown.QueueLabel), facts.Priority, PodResources.Usage(facts, allocation, request)));
+            }
+            else
+            {
+                unknown.Add(victim); // not ours to judge: kube-scheduler chose it and we know nothing against it
+            }
+        }
+
+        var allowed = QueueReclaim.Allowed(snapshot, leaf, preemptor.Priority, PodResources.Request(preemptor, evaluation.Context.Request), candidates)
+            .Select(v => v.Uid)
+            .ToHashSet(StringComparer.Ordinal);
+        return [.. victims.Where(v => allowed.Contains(v.Uid) || unknown.Contains(v))];
     }
 
     private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)

@@ -13,6 +13,12 @@ public sealed record QueueSnapshot(
     IReadOnlyDictionary<string, ResourceVector> Demand,
     IReadOnlyDictionary<string, ResourceVector> FairShare)
 {
+    /// <summary>
+    /// Running pods whose queue label names no usable leaf queue (deleted, disabled, a parent), by label: their usage
+    /// counts in the default queue.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> CountedInDefault { get; init; } = new Dictionary<string, int>();
+
     /// <summary>Builds a snapshot from each leaf queue's usage and pending requests; parents sum their children.</summary>
     public static QueueSnapshot Build(QueueTree tree, ResourceVector capacity, IReadOnlyDictionary<string, ResourceVector> leafUsage, IReadOnlyDictionary<string, ResourceVector> leafPending)
     {

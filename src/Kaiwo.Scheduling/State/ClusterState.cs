@@ -309,6 +309,7 @@ public sealed class ClusterState(RequestOptions requests)
         ArgumentNullException.ThrowIfNull(tree);
         var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in _pods.Values)
         {
             PodFacts pod;
@@ -330,6 +331,10 @@ public sealed class ClusterState(RequestOptions requests)
             {
                 var queue = tree.AccountFor(label);
                 usage[queue] = usage.GetValueOrDefault(queue) + (requested with { Gpu = hold?.Allocation.TotalComputeMilli ?? 0 });
+                if (!string.IsNullOrEmpty(label) && label != queue)
+                {
+                    countedInDefault[label] = countedInDefault.GetValueOrDefault(label) + 1;
+                }
             }
             else if (pod.SchedulerName == schedulerName && tree.LeafFor(label).Queue is { } leaf)
             {
@@ -347,7 +352,7 @@ public sealed class ClusterState(RequestOptions requests)
                 Units.Quantity.TryParseCeiling(current.Facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) ? mib : 0);
         }
 
-        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending);
+        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault };
     }
 
     /// <summary>Pods held as assumed: bound by us, not yet seen bound on the API server.</summary>

@@ -2,7 +2,12 @@ using System.Text.Json;
 
 namespace Kaiwo.Extender.Tests.Verbs;
 
-/// <summary>The captured cluster's nodes plus three KaiwoQueues and a running pod, as one standalone cluster file.</summary>
+/// <summary>
+/// The captured cluster's nodes plus three KaiwoQueues, two running research pods and a waiting prod pod.
+/// ai-department (quota 1, limit 2) holds research-queue (quota 0.5, limit 1, holding 0.25 + 0.5) and prod-queue
+/// (quota 1, priority 200, waiting for 2). Fair share: the department's demand 2.75 is capped at its limit 2; the
+/// children get their quotas 0.5 and 1, and the surplus 0.5 goes to the higher tier, prod → research 0.5, prod 1.5.
+/// </summary>
 public sealed class QueueCluster() : ExtenderFixture(new ExtenderFactory(new Dictionary<string, string?> { ["Extender:ClusterFile"] = WriteFile() }))
 {
     private const string Queues = """
@@ -21,7 +26,6 @@ public sealed class QueueCluster() : ExtenderFixture(new ExtenderFactory(new Dic
           name: research-queue
         spec:
           parentQueue: ai-department
-          priority: 100
           resources:
             gpu: {quota: 0.5, overQuotaWeight: 50, limit: 1}
         ---
@@ -31,24 +35,57 @@ public sealed class QueueCluster() : ExtenderFixture(new ExtenderFactory(new Dic
           name: prod-queue
         spec:
           parentQueue: ai-department
+          priority: 200
           resources:
             gpu: {quota: 1}
         ---
         apiVersion: v1
         kind: Pod
         metadata:
-          name: running-research
+          name: research-a
           namespace: team-a
           uid: 6a0e1c1e-0000-4000-8000-000000000001
           labels: {kaiwo.ai/queue: research-queue}
           annotations:
-            kaiwo.ai/gpu-fraction: "0.75"
-            kaiwo.ai/gpu-allocation: '{"version":1,"node":"gpu-node-01","kind":"shared","isolation":"time-slicing","gpus":[{"index":0,"partitions":[],"xcds":[0,1,2,3,4,5,6,7],"devices":[0],"computeMilli":750,"memoryMiB":147456}]}'
+            kaiwo.ai/gpu-fraction: "0.25"
+            kaiwo.ai/gpu-allocation: '{"version":1,"node":"gpu-node-01","kind":"shared","isolation":"time-slicing","gpus":[{"index":0,"partitions":[],"xcds":[0,1,2,3,4,5,6,7],"devices":[0],"computeMilli":250,"memoryMiB":49152}]}'
         spec:
           nodeName: gpu-node-01
           schedulerName: kaiwo-scheduler
           containers: [{name: main, image: rocm/pytorch}]
         status: {phase: Running}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: research-b
+          namespace: team-a
+          uid: 6a0e1c1e-0000-4000-8000-000000000002
+          labels: {kaiwo.ai/queue: research-queue}
+          annotations:
+            kaiwo.ai/gpu-fraction: "0.5"
+            kaiwo.ai/gpu-allocation: '{"version":1,"node":"gpu-node-02","kind":"shared","isolation":"time-slicing","gpus":[{"index":0,"partitions":[],"xcds":[0,1,2,3,4,5,6,7],"devices":[0],"computeMilli":500,"memoryMiB":98304}]}'
+        spec:
+          nodeName: gpu-node-02
+          schedulerName: kaiwo-scheduler
+          containers: [{name: main, image: rocm/pytorch}]
+        status: {phase: Running}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: prod-waiting
+          namespace: team-b
+          uid: 6a0e1c1e-0000-4000-8000-000000000003
+          labels: {kaiwo.ai/queue: prod-queue}
+        spec:
+          schedulerName: kaiwo-scheduler
+          containers:
+          - name: main
+            image: rocm/pytorch
+            resources:
+              limits: {amd.com/gpu: "2"}
+        status: {phase: Pending}
         """;
 
     private static string WriteFile()
@@ -92,6 +129,39 @@ public sealed class QueueFilterTests(QueueCluster cluster) : IClassFixture<Queue
 
         using var doc = JsonDocument.Parse(answer.Body);
         Assert.Contains("gpu-node-08", doc.RootElement.GetProperty("NodeNames").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
+    public async Task Preempt_VictimsInAnotherQueue_OnlyThoseAboveItsShareAndNotBelowItsQuota()
+    {
+        // The prod preemptor (1 GPU, below prod's share 1.5) may reclaim from research (0.75 held, share 0.5):
+        // research-a (0.25) leaves 0.5, its quota: offered. research-b (0.5) would leave 0.25, below quota: never.
+        var body = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Fixtures.PayloadPath("names", "preempt-hp-preemptor.json")))!;
+        body["NodeNameToMetaVictims"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["gpu-node-01"] = new System.Text.Json.Nodes.JsonObject { ["Pods"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["UID"] = "6a0e1c1e-0000-4000-8000-000000000001" }), ["NumPDBViolations"] = 0 },
+            ["gpu-node-02"] = new System.Text.Json.Nodes.JsonObject { ["Pods"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["UID"] = "6a0e1c1e-0000-4000-8000-000000000002" }), ["NumPDBViolations"] = 0 },
+        };
+
+        var answer = await Fixtures.PostAsync(_client, "/preempt", body.ToJsonString());
+
+        using var doc = JsonDocument.Parse(answer.Body);
+        var victims = doc.RootElement.GetProperty("NodeNameToMetaVictims");
+        Assert.Equal(["gpu-node-01"], victims.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("6a0e1c1e-0000-4000-8000-000000000001", victims.GetProperty("gpu-node-01").GetProperty("Pods")[0].GetProperty("UID").GetString());
+    }
+
+    [Fact]
+    public async Task Inspect_QueueTree_ShowsUsageAndFairShare()
+    {
+        using var doc = JsonDocument.Parse(await _client.GetStringAsync("/inspect"));
+
+        var tree = doc.RootElement.GetProperty("queues").GetProperty("tree").EnumerateArray().ToDictionary(q => q.GetProperty("name").GetString()!);
+        Assert.Equal("0.75 GPU", tree["research-queue"].GetProperty("allocated").GetProperty("gpu").GetString());
+        Assert.Equal("0.5 GPU", tree["research-queue"].GetProperty("fairShare").GetProperty("gpu").GetString());
+        Assert.Equal("1.5 GPU", tree["prod-queue"].GetProperty("fairShare").GetProperty("gpu").GetString());
+        Assert.Equal("2 GPU", tree["ai-department"].GetProperty("fairShare").GetProperty("gpu").GetString());
+        Assert.True(tree["default"].GetProperty("implicit").GetBoolean());
     }
 
     [Fact]
