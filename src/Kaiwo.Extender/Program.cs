@@ -47,6 +47,7 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<IPodBinder>(sp => sp.GetRequiredService<LiveBinder>());
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());
+    builder.Services.AddHostedService<QueueStatusWriter>();
 }
 else
 {

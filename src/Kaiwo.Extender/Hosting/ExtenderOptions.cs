@@ -78,6 +78,7 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         Positive(nameof(options.MaxReconnectDelay), options.MaxReconnectDelay);
         Positive(nameof(options.CrdRetryInterval), options.CrdRetryInterval);
         Positive(nameof(options.AssumedSweepInterval), options.AssumedSweepInterval);
+        Positive(nameof(options.QueueStatusInterval), options.QueueStatusInterval);
         if (options.BindTimeout >= TimeSpan.FromSeconds(5))
         {
             problems.Add($"{KubernetesOptions.Section}:BindTimeout is {options.BindTimeout}; it must stay below kube-scheduler's extender httpTimeout (5s by default), e.g. 4s");

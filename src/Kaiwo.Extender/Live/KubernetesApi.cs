@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 
@@ -34,7 +35,7 @@ internal sealed record WatchEvent(string Type, JsonElement Object)
             : null;
 }
 
-/// <summary>The API server calls the extender makes: list and watch, patch a pod, bind a pod.</summary>
+/// <summary>The API server calls the extender makes: list and watch, patch a pod, bind a pod, publish a queue's status.</summary>
 internal interface IKubernetesApi
 {
     Task<ListPage> ListAsync(string path, int limit, string? continueToken, CancellationToken cancellationToken);
@@ -46,6 +47,9 @@ internal interface IKubernetesApi
     Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken);
 
     Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken);
+
+    /// <summary>Merge-patches a KaiwoQueue's status subresource with <paramref name="status"/>.</summary>
+    Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -131,6 +135,13 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
         {
             return null;
         }
+    }
+
+    public async Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var patch = new JsonObject { ["status"] = status.DeepClone() }.ToJsonString();
+        using var response = await SendAsync(HttpMethod.Patch, $"apis/kaiwo.ai/v1alpha2/kaiwoqueues/{Uri.EscapeDataString(name)}/status", patch, MergePatch, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => client.Dispose();

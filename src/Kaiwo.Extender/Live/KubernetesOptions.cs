@@ -39,4 +39,7 @@ internal sealed class KubernetesOptions
 
     /// <summary>How often expired assumed pods are released.</summary>
     public TimeSpan AssumedSweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often queue statuses are published; a queue's status is written at most once per interval, and only when it changed.</summary>
+    public TimeSpan QueueStatusInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

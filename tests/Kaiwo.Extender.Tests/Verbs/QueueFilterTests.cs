@@ -165,6 +165,16 @@ public sealed class QueueFilterTests(QueueCluster cluster) : IClassFixture<Queue
     }
 
     [Fact]
+    public async Task Metrics_PerQueueAndResource_ShowAllocatedFairShareAndDemand()
+    {
+        var text = await _client.GetStringAsync("/metrics");
+
+        Assert.Contains("kaiwo_queue_allocated{otel_scope_name=\"Kaiwo.Extender\",queue=\"research-queue\",resource=\"gpu\"} 0.75", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_queue_fair_share{otel_scope_name=\"Kaiwo.Extender\",queue=\"prod-queue\",resource=\"gpu\"} 1.5", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_queue_demand{otel_scope_name=\"Kaiwo.Extender\",queue=\"prod-queue\",resource=\"gpu\"} 2", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Filter_PodNamingAParentQueue_IsRefusedSayingPodsGoToLeaves()
     {
         var body = WithQueue(await File.ReadAllTextAsync(Fixtures.PayloadPath("names", "filter-frac-half.json")), "ai-department");
