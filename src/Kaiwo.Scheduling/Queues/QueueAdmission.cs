@@ -19,6 +19,12 @@ public sealed record QueueSnapshot(
     /// </summary>
     public IReadOnlyDictionary<string, int> CountedInDefault { get; init; } = new Dictionary<string, int>();
 
+    /// <summary>
+    /// Per leaf queue, the smallest request among its pending pods, per resource (0 where none asks for it): a queue
+    /// is only "waiting" for capacity it could actually use within its fair share.
+    /// </summary>
+    public IReadOnlyDictionary<string, ResourceVector> SmallestPending { get; init; } = new Dictionary<string, ResourceVector>();
+
     /// <summary>Builds a snapshot from each leaf queue's usage and pending requests; parents sum their children.</summary>
     public static QueueSnapshot Build(QueueTree tree, ResourceVector capacity, IReadOnlyDictionary<string, ResourceVector> leafUsage, IReadOnlyDictionary<string, ResourceVector> leafPending)
     {
@@ -101,16 +107,21 @@ public static class QueueAdmission
             var free = snapshot.Capacity[resource] - TotalUsage(snapshot, resource);
             var waiting = tree.Queues.Values
                 .Where(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf)
-                .FirstOrDefault(q => snapshot.UsageOf(q.Name)[resource] < snapshot.FairShareOf(q.Name)[resource]
-                    && snapshot.Demand.GetValueOrDefault(q.Name)[resource] > snapshot.UsageOf(q.Name)[resource]);
-            if (free >= asked && waiting is null)
+                .FirstOrDefault(q => IsWaiting(snapshot, q.Name, resource));
+            // Leftovers go round one pod at a time: while other queues still want more, a queue may step over its
+            // share only from below it, so that the idle units rounding leaves are shared instead of grabbed.
+            var othersWantMore = tree.Queues.Values.Any(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf
+                && snapshot.Demand.GetValueOrDefault(q.Name)[resource] > snapshot.UsageOf(q.Name)[resource]);
+            if (free >= asked && waiting is null && (usage[resource] < fair[resource] || !othersWantMore))
             {
                 continue;
             }
 
             var why = waiting is not null
                 ? $"queue \"{waiting.Name}\" is below its fair share and waiting"
-                : $"only {ResourceVector.Format(resource, Math.Max(0, free))} is free";
+                : free < asked
+                    ? $"only {ResourceVector.Format(resource, Math.Max(0, free))} is free"
+                    : "it is already above its share while other queues still want more";
             return FitResult.Full(
                 "queue-fair-share",
                 $"queue \"{leaf}\" is above its {Name(resource)} quota of {ResourceVector.Format(resource, node.Spec[resource].Quota)} " +
@@ -119,6 +130,23 @@ public static class QueueAdmission
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A queue below its fair share with pending pods, whose unmet share is enough for at least its smallest pending
+    /// pod: otherwise queues each short of less than one pod would keep capacity idle for each other forever.
+    /// </summary>
+    private static bool IsWaiting(QueueSnapshot snapshot, string queue, QueueResource resource)
+    {
+        var usage = snapshot.UsageOf(queue)[resource];
+        var unmet = snapshot.FairShareOf(queue)[resource] - usage;
+        if (unmet <= 0 || snapshot.Demand.GetValueOrDefault(queue)[resource] <= usage)
+        {
+            return false;
+        }
+
+        var smallest = snapshot.SmallestPending.GetValueOrDefault(queue)[resource];
+        return smallest == 0 || unmet >= smallest;
     }
 
     private static long TotalUsage(QueueSnapshot snapshot, QueueResource resource) =>

@@ -310,6 +310,7 @@ public sealed class ClusterState(RequestOptions requests)
         var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var smallest = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         foreach (var entry in _pods.Values)
         {
             PodFacts pod;
@@ -339,6 +340,16 @@ public sealed class ClusterState(RequestOptions requests)
             else if (pod.SchedulerName == schedulerName && tree.LeafFor(label).Queue is { } leaf)
             {
                 pending[leaf] = pending.GetValueOrDefault(leaf) + requested;
+                var min = smallest.GetValueOrDefault(leaf);
+                foreach (var r in ResourceVector.All)
+                {
+                    if (requested[r] > 0 && (min[r] == 0 || requested[r] < min[r]))
+                    {
+                        min = min.With(r, requested[r]);
+                    }
+                }
+
+                smallest[leaf] = min;
             }
         }
 
@@ -352,7 +363,7 @@ public sealed class ClusterState(RequestOptions requests)
                 Units.Quantity.TryParseCeiling(current.Facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) ? mib : 0);
         }
 
-        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault };
+        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault, SmallestPending = smallest };
     }
 
     /// <summary>Pods held as assumed: bound by us, not yet seen bound on the API server.</summary>
