@@ -8,7 +8,7 @@ public sealed record VictimCandidate(string Uid, string? QueueLabel, int Priorit
 /// other queues only while their queue is above its fair share and the preemptor's queue is below its own. The
 /// preemptor queue's reclaim strategy says how far: <c>aggressive</c> down to the victim queue's quota,
 /// <c>conservative</c> only down to its fair share. A victim whose removal would take its queue below quota is never
-/// offered.
+/// offered. Among other queues, the one with the largest dominant resource share gives first (DRF).
 /// </summary>
 public static class QueueReclaim
 {
@@ -25,7 +25,12 @@ public static class QueueReclaim
 
         var removed = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var allowed = new List<VictimCandidate>();
-        foreach (var victim in victims.OrderBy(v => v.Priority).ThenBy(v => v.Uid, StringComparer.Ordinal))
+        // Reclaim first from the queue that holds the largest dominant share of the cluster (DRF), lowest pod priority first.
+        var ordered = victims
+            .OrderByDescending(v => snapshot.DominantShare(tree.AccountFor(v.QueueLabel)))
+            .ThenBy(v => v.Priority)
+            .ThenBy(v => v.Uid, StringComparer.Ordinal);
+        foreach (var victim in ordered)
         {
             var queue = tree.AccountFor(victim.QueueLabel);
             if (queue == preemptorLeaf)

@@ -76,4 +76,29 @@ public sealed class QueueReclaimTests
         // A 10-GPU victim would leave a with 2, below its quota 4, whatever the strategy.
         Assert.Empty(QueueReclaim.Allowed(Snapshot(ReclaimStrategy.Aggressive), "b", 0, OneGpu, [Victim("huge", "a", 10)]));
     }
+
+    [Fact]
+    public void Allowed_TwoQueuesAboveTheirShares_TheLargerDominantShareGivesFirst()
+    {
+        // 12 GPUs and 100 cores, all 12 GPUs held: gpu-heavy 7 (dominant share 7/12 = 0.58), cpu-heavy 5 GPUs and
+        // 80 cores (dominant 0.8). b waits for 8. GPU fair shares: 12 split 1:1:1 → 4 each, so both holders are above
+        // theirs and b is below. The victims are listed gpu-heavy first; cpu-heavy's must come out first.
+        var snapshot = QueueSnapshot.Build(
+            QueueTree.Build(
+                [new QueueSpec { Name = "gpu-heavy" }, new QueueSpec { Name = "cpu-heavy" }, new QueueSpec { Name = "b" }],
+                "default"),
+            new ResourceVector(12 * Gpu, 100_000, 0),
+            new Dictionary<string, ResourceVector>
+            {
+                ["gpu-heavy"] = new(7 * Gpu, 0, 0),
+                ["cpu-heavy"] = new(5 * Gpu, 80_000, 0),
+                ["b"] = new(0, 0, 0),
+            },
+            new Dictionary<string, ResourceVector> { ["b"] = new(8 * Gpu, 0, 0) });
+
+        var allowed = QueueReclaim.Allowed(snapshot, "b", 0, OneGpu, [Victim("g1", "gpu-heavy", 1), Victim("c1", "cpu-heavy", 1)]);
+
+        Assert.Equal(["c1", "g1"], allowed.Select(v => v.Uid));
+        Assert.True(snapshot.DominantShare("cpu-heavy") > snapshot.DominantShare("gpu-heavy"));
+    }
 }
