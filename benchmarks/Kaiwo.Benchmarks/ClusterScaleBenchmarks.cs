@@ -8,6 +8,7 @@ using Kaiwo.Scheduling;
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -33,6 +34,9 @@ public class ClusterScaleBenchmarks
     private JsonElement[] _bindEvents = [];
     private JsonElement[] _pendingEvents = [];
     private int _next;
+    private readonly QueueTree _queues = QueueTree.Build(
+        [new QueueSpec { Name = "research" }, new QueueSpec { Name = "prod", Priority = 100 }, new QueueSpec { Name = "batch" }],
+        "default");
 
     [GlobalSetup]
     public void Setup()
@@ -95,6 +99,9 @@ public class ClusterScaleBenchmarks
         _state.UpsertPod(ObjectJson.PodFactsOf(_bindEvents[i])!);
         _state.RemovePod(pending.Uid);
     }
+
+    [Benchmark(Description = "queue snapshot (50,000 pods, 3 queues): usage, demand, fair share")]
+    public QueueSnapshot QueueSnapshot() => _state.QueueSnapshot(_queues, "kaiwo-scheduler");
 
     [Benchmark(Description = "filter names (5,000 nodes, 50,000 pods): read, decide, write")]
     public byte[] Filter() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Filter(JsonSerializer.Deserialize<ExtenderArgs>(_filterBody, ExtenderJson.Options)!), ExtenderJson.Options);

@@ -114,7 +114,7 @@ internal sealed partial class ExtenderVerbs(
             return new ExtenderBindingResult { Error = $"pod uid {args.PodUid} belongs to {pod.Key}, not {key}" };
         }
 
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
         if (evaluation.Unresolvable is { } reason)
         {
             LogBindFailed(log, key, args.Node, reason);
@@ -157,7 +157,7 @@ internal sealed partial class ExtenderVerbs(
                 })
             ?? [];
 
-        var snapshot = queues?.Current();
+        var snapshot = queues?.ForFilter();
         var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), snapshot);
         var leaf = snapshot?.Tree.LeafFor(pod.Labels.GetValueOrDefault(Scheduling.WellKnown.QueueLabel)).Queue;
         var result = new ExtenderPreemptionResult();
@@ -240,7 +240,7 @@ internal sealed partial class ExtenderVerbs(
         }
 
         pending.Remember(pod);
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
         {

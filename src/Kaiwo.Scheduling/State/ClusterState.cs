@@ -147,6 +147,7 @@ public sealed class ClusterState(RequestOptions requests)
         {
             entry.Pod = pod;
             entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
+            RefreshAccount(entry);
             Interlocked.Increment(ref _version);
             if (pod.IsTerminated)
             {
@@ -259,7 +260,6 @@ public sealed class ClusterState(RequestOptions requests)
                 entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
-                Interlocked.Increment(ref _version);
                 if (result.Allocation is { } allocation)
                 {
                     var hold = new PodHold(pod.Uid, pod.Key, allocation);
@@ -267,6 +267,8 @@ public sealed class ClusterState(RequestOptions requests)
                     node.Usage = node.Usage.With(hold);
                 }
 
+                RefreshAccount(entry);
+                Interlocked.Increment(ref _version);
                 return new ReserveResult(ReserveStatus.Reserved, result.Reason, result.Allocation);
             }
         }
@@ -311,56 +313,65 @@ public sealed class ClusterState(RequestOptions requests)
         var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var smallest = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        // Per distinct label first (a few), then label to queue once per label: the loop over the pods touches only
+        // each entry's account, written whenever the pod changes.
+        var usageByLabel = new Dictionary<string, (ResourceVector Sum, int Pods)>(StringComparer.Ordinal);
+        var pendingByLabel = new Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)>(StringComparer.Ordinal);
         foreach (var entry in _pods.Values)
         {
-            PodFacts pod;
-            string? bound;
-            PodHold? hold;
-            ResourceVector requested;
-            lock (entry.Gate)
+            var account = entry.Account;
+            if (account.Bound)
             {
-                (pod, bound, hold, requested) = (entry.Pod, entry.BoundNode, entry.Hold, entry.Requested);
+                var (sum, pods) = usageByLabel.GetValueOrDefault(account.Label);
+                usageByLabel[account.Label] = (sum + account.Amount, pods + 1);
             }
-
-            if (pod.IsTerminated)
+            else if (account.Pending && account.SchedulerName == schedulerName)
             {
-                continue;
-            }
-
-            var label = pod.Labels.GetValueOrDefault(WellKnown.QueueLabel);
-            if (bound is not null || pod.NodeName is not null)
-            {
-                var queue = tree.AccountFor(label);
-                usage[queue] = usage.GetValueOrDefault(queue) + (requested with { Gpu = hold?.Allocation.TotalComputeMilli ?? 0 });
-                if (!string.IsNullOrEmpty(label) && label != queue)
-                {
-                    countedInDefault[label] = countedInDefault.GetValueOrDefault(label) + 1;
-                }
-            }
-            else if (pod.SchedulerName == schedulerName && tree.LeafFor(label).Queue is { } leaf)
-            {
-                pending[leaf] = pending.GetValueOrDefault(leaf) + requested;
-                var min = smallest.GetValueOrDefault(leaf);
+                var (sum, min) = pendingByLabel.GetValueOrDefault(account.Label);
                 foreach (var r in ResourceVector.All)
                 {
-                    if (requested[r] > 0 && (min[r] == 0 || requested[r] < min[r]))
+                    if (account.Amount[r] > 0 && (min[r] == 0 || account.Amount[r] < min[r]))
                     {
-                        min = min.With(r, requested[r]);
+                        min = min.With(r, account.Amount[r]);
                     }
                 }
 
-                smallest[leaf] = min;
+                pendingByLabel[account.Label] = (sum + account.Amount, min);
+            }
+        }
+
+        foreach (var (label, (sum, pods)) in usageByLabel)
+        {
+            var queue = tree.AccountFor(label.Length == 0 ? null : label);
+            usage[queue] = usage.GetValueOrDefault(queue) + sum;
+            if (label.Length > 0 && label != queue)
+            {
+                countedInDefault[label] = countedInDefault.GetValueOrDefault(label) + pods;
+            }
+        }
+
+        foreach (var (label, (sum, min)) in pendingByLabel)
+        {
+            if (tree.LeafFor(label.Length == 0 ? null : label).Queue is { } leaf)
+            {
+                pending[leaf] = pending.GetValueOrDefault(leaf) + sum;
+                var current = smallest.GetValueOrDefault(leaf);
+                foreach (var r in ResourceVector.All)
+                {
+                    if (min[r] > 0 && (current[r] == 0 || min[r] < current[r]))
+                    {
+                        current = current.With(r, min[r]);
+                    }
+                }
+
+                smallest[leaf] = current;
             }
         }
 
         var capacity = ResourceVector.Zero;
         foreach (var node in _nodes.Values)
         {
-            var current = node.Current;
-            capacity += new ResourceVector(
-                current.Usage.Inventory.Gpus.Count * 1000L,
-                Units.Quantity.TryParse(current.Facts.Allocatable.GetValueOrDefault("cpu"), out var num, out var den) ? (long)((double)(num * 1000) / (double)den) : 0,
-                Units.Quantity.TryParseCeiling(current.Facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) ? mib : 0);
+            capacity += node.Capacity;
         }
 
         return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault, SmallestPending = smallest };
@@ -407,6 +418,19 @@ public sealed class ClusterState(RequestOptions requests)
         }
     }
 
+    /// <summary>What a pod counts in its queue now; written under the pod's lock whenever the pod, its binding or its hold change.</summary>
+    private static void RefreshAccount(PodEntry entry)
+    {
+        var pod = entry.Pod;
+        var bound = !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null);
+        entry.Account = new PodAccount(
+            pod.Labels.GetValueOrDefault(WellKnown.QueueLabel) ?? string.Empty,
+            bound,
+            !bound && !pod.IsTerminated,
+            pod.SchedulerName,
+            bound ? entry.Requested with { Gpu = entry.Hold?.Allocation.TotalComputeMilli ?? 0 } : entry.Requested);
+    }
+
     private void SetHold(PodEntry entry, PodHold? hold, string? boundNode)
     {
         Interlocked.Increment(ref _version);
@@ -427,6 +451,8 @@ public sealed class ClusterState(RequestOptions requests)
                 node.Usage = node.Usage.With(hold);
             }
         }
+
+        RefreshAccount(entry);
     }
 
     private (PodHold? Hold, string? Warning) HoldFromRecord(PodFacts pod)
@@ -489,7 +515,25 @@ public sealed class ClusterState(RequestOptions requests)
             set => _current = _current with { Usage = value };
         }
 
-        public void Replace(NodeFacts facts, NodeUsage usage) => _current = new NodeCandidate(facts, usage);
+        /// <summary>What the node adds to the cluster's capacity for queues, computed when its facts change.</summary>
+        public ResourceVector Capacity { get; private set; } = CapacityOf(facts, usage);
+
+        public void Replace(NodeFacts facts, NodeUsage usage)
+        {
+            Capacity = CapacityOf(facts, usage);
+            _current = new NodeCandidate(facts, usage);
+        }
+
+        private static ResourceVector CapacityOf(NodeFacts facts, NodeUsage usage) => new(
+            usage.Inventory.Gpus.Count * 1000L,
+            Units.Quantity.TryParse(facts.Allocatable.GetValueOrDefault("cpu"), out var num, out var den) && num >= 0 ? (long)((double)(num * 1000) / (double)den) : 0,
+            Units.Quantity.TryParseCeiling(facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) && mib >= 0 ? mib : 0);
+    }
+
+    /// <summary>A pod's contribution to its queue: bound (usage) or pending (demand), by queue label.</summary>
+    private sealed record PodAccount(string Label, bool Bound, bool Pending, string? SchedulerName, ResourceVector Amount)
+    {
+        public static PodAccount None { get; } = new(string.Empty, false, false, null, ResourceVector.Zero);
     }
 
     private sealed class PodEntry(PodFacts pod)
@@ -504,6 +548,15 @@ public sealed class ClusterState(RequestOptions requests)
 
         /// <summary>What the pod asks of its queue (GPU share, CPU, memory), computed when the pod changes.</summary>
         public ResourceVector Requested { get; set; }
+
+        /// <summary>What the pod counts in its queue (see <see cref="RefreshAccount"/>); read without the lock.</summary>
+        public PodAccount Account
+        {
+            get => Volatile.Read(ref _account);
+            set => Volatile.Write(ref _account, value);
+        }
+
+        private PodAccount _account = PodAccount.None;
 
         /// <summary>Set while our bind's reservation waits to be seen on the API server.</summary>
         public DateTimeOffset? AssumedUntil { get; set; }
