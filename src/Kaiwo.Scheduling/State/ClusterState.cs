@@ -43,6 +43,8 @@ public sealed class ClusterState(RequestOptions requests)
     private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
     private long _version;
+    private readonly Lock _accountsGate = new();
+    private readonly QueueAccounts _accounts = new();
 
     /// <summary>Changes with every change of a node or a pod: what derived state (the queue snapshot) is keyed on.</summary>
     public long Version => Interlocked.Read(ref _version);
@@ -187,6 +189,7 @@ public sealed class ClusterState(RequestOptions requests)
         {
             lock (entry.Gate)
             {
+                entry.Removed = true;
                 SetHold(entry, null, null);
             }
         }
@@ -313,31 +316,12 @@ public sealed class ClusterState(RequestOptions requests)
         var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
         var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var smallest = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
-        // Per distinct label first (a few), then label to queue once per label: the loop over the pods touches only
-        // each entry's account, written whenever the pod changes.
-        var usageByLabel = new Dictionary<string, (ResourceVector Sum, int Pods)>(StringComparer.Ordinal);
-        var pendingByLabel = new Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)>(StringComparer.Ordinal);
-        foreach (var entry in _pods.Values)
+        // The per-label totals are kept up to date on every pod change: a snapshot maps each label to its queue once.
+        Dictionary<string, (ResourceVector Sum, int Pods)> usageByLabel;
+        Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)> pendingByLabel;
+        lock (_accountsGate)
         {
-            var account = entry.Account;
-            if (account.Bound)
-            {
-                var (sum, pods) = usageByLabel.GetValueOrDefault(account.Label);
-                usageByLabel[account.Label] = (sum + account.Amount, pods + 1);
-            }
-            else if (account.Pending && account.SchedulerName == schedulerName)
-            {
-                var (sum, min) = pendingByLabel.GetValueOrDefault(account.Label);
-                foreach (var r in ResourceVector.All)
-                {
-                    if (account.Amount[r] > 0 && (min[r] == 0 || account.Amount[r] < min[r]))
-                    {
-                        min = min.With(r, account.Amount[r]);
-                    }
-                }
-
-                pendingByLabel[account.Label] = (sum + account.Amount, min);
-            }
+            (usageByLabel, pendingByLabel) = _accounts.Totals(schedulerName);
         }
 
         foreach (var (label, (sum, pods)) in usageByLabel)
@@ -419,16 +403,30 @@ public sealed class ClusterState(RequestOptions requests)
     }
 
     /// <summary>What a pod counts in its queue now; written under the pod's lock whenever the pod, its binding or its hold change.</summary>
-    private static void RefreshAccount(PodEntry entry)
+    private void RefreshAccount(PodEntry entry)
     {
         var pod = entry.Pod;
-        var bound = !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null);
-        entry.Account = new PodAccount(
+        var bound = !entry.Removed && !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null);
+        var pending = !entry.Removed && !bound && !pod.IsTerminated;
+        var account = new PodAccount(
             pod.Labels.GetValueOrDefault(WellKnown.QueueLabel) ?? string.Empty,
             bound,
-            !bound && !pod.IsTerminated,
+            pending,
             pod.SchedulerName,
             bound ? entry.Requested with { Gpu = entry.Hold?.Allocation.TotalComputeMilli ?? 0 } : entry.Requested);
+        var old = entry.Account;
+        if (old == account)
+        {
+            return;
+        }
+
+        lock (_accountsGate)
+        {
+            _accounts.Remove(old);
+            _accounts.Add(account);
+        }
+
+        entry.Account = account;
     }
 
     private void SetHold(PodEntry entry, PodHold? hold, string? boundNode)
@@ -530,12 +528,6 @@ public sealed class ClusterState(RequestOptions requests)
             Units.Quantity.TryParseCeiling(facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) && mib >= 0 ? mib : 0);
     }
 
-    /// <summary>A pod's contribution to its queue: bound (usage) or pending (demand), by queue label.</summary>
-    private sealed record PodAccount(string Label, bool Bound, bool Pending, string? SchedulerName, ResourceVector Amount)
-    {
-        public static PodAccount None { get; } = new(string.Empty, false, false, null, ResourceVector.Zero);
-    }
-
     private sealed class PodEntry(PodFacts pod)
     {
         public object Gate { get; } = new();
@@ -545,6 +537,9 @@ public sealed class ClusterState(RequestOptions requests)
         public string? BoundNode { get; set; }
 
         public PodHold? Hold { get; set; }
+
+        /// <summary>Forgotten by <see cref="RemovePod"/>: counts in no queue any more.</summary>
+        public bool Removed { get; set; }
 
         /// <summary>What the pod asks of its queue (GPU share, CPU, memory), computed when the pod changes.</summary>
         public ResourceVector Requested { get; set; }
