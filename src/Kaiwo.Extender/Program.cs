@@ -32,7 +32,7 @@ builder.Services.AddSingleton<ExtenderVerbs>();
 builder.Services.AddSingleton<ExtenderMetrics>();
 builder.Services.AddOpenTelemetry()
     .ConfigureResource(resource => resource.AddService("kaiwo-scheduler-extender"))
-    .WithMetrics(metrics => metrics.AddMeter(ExtenderMetrics.MeterName).AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+    .WithMetrics(metrics => metrics.AddMeter(ExtenderMetrics.MeterName).AddPrometheusExporter());
 
 // The cluster comes from a file (standalone) or from the API server (live): the adapters plug in here.
 var mode = ClusterMode.Resolve(
