@@ -2,21 +2,31 @@ using System.Text;
 
 namespace Kaiwo.Extender.Tests.Hosting;
 
-/// <summary>/metrics after real traffic: every metric of SPEC §8 that standalone mode has, with its labels.</summary>
-public sealed class MetricsTests : IClassFixture<NamesCluster>
+/// <summary>The names cluster after some traffic, scraped once: the text every metrics test reads.</summary>
+public sealed class ScrapedAfterTraffic : ExtenderFixture
 {
-    private readonly NamesCluster _cluster;
-
-    public MetricsTests(NamesCluster cluster) => _cluster = cluster;
-
-    private async Task<string> TrafficThenScrapeAsync()
+    public ScrapedAfterTraffic()
+        : base(ExtenderFactory.ForMode("names"))
     {
-        await Fixtures.PostPayloadAsync(_cluster.Client, "names", "filter-frac-quarter-xcd.json");
-        await Fixtures.PostPayloadAsync(_cluster.Client, "names", "prioritize-gpu-x4.json");
-        using var bind = new StringContent("""{"PodName":"ghost","PodNamespace":"team-a","PodUID":"no-such-uid","Node":"gpu-node-01"}""", Encoding.UTF8, "application/json");
-        (await _cluster.Client.PostAsync("/bind", bind)).Dispose();
-        return await _cluster.Client.GetStringAsync("/metrics");
     }
+
+    public string Text { get; private set; } = string.Empty;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await Fixtures.PostPayloadAsync(Client, "names", "filter-frac-quarter-xcd.json");
+        await Fixtures.PostPayloadAsync(Client, "names", "prioritize-gpu-x4.json");
+        using var bind = new StringContent("""{"PodName":"ghost","PodNamespace":"team-a","PodUID":"no-such-uid","Node":"gpu-node-01"}""", Encoding.UTF8, "application/json");
+        (await Client.PostAsync("/bind", bind)).Dispose();
+        Text = await Client.GetStringAsync("/metrics");
+    }
+}
+
+/// <summary>/metrics after real traffic: every metric of SPEC §8 that standalone mode has, with its labels.</summary>
+public sealed class MetricsTests(ScrapedAfterTraffic scraped) : IClassFixture<ScrapedAfterTraffic>
+{
+    private Task<string> TrafficThenScrapeAsync() => Task.FromResult(scraped.Text);
 
     [Fact]
     public async Task Metrics_AfterTraffic_HasRequestDurationPerVerb()
