@@ -27,7 +27,8 @@ internal sealed partial class ExtenderVerbs(
     TimeProvider time,
     ILogger<ExtenderVerbs> log,
     ExtenderMetrics? metrics = null,
-    QueueState? queues = null)
+    QueueState? queues = null,
+    ClusterMode? mode = null)
 {
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
@@ -240,6 +241,13 @@ internal sealed partial class ExtenderVerbs(
         }
 
         pending.Remember(pod);
+        if (mode?.Kind == ClusterModeKind.Standalone && !state.TryGetPod(pod.Uid, out _, out _))
+        {
+            // Standalone has no informer: a pod kube-scheduler shows us is a pending pod of the cluster from now on,
+            // so that it counts in its queue's demand as it would in live mode.
+            state.UpsertPod(pod);
+        }
+
         var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)

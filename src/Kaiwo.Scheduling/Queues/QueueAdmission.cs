@@ -92,6 +92,9 @@ public static class QueueAdmission
             }
         }
 
+        // The pod itself is demand of its queue: a snapshot taken before it arrived (or a pod of another scheduler
+        // name) would leave it out and judge it against a fair share that never counted it.
+        snapshot = WithOwnDemand(snapshot, leaf, request);
         var node = tree.Queues[leaf];
         var usage = snapshot.UsageOf(leaf);
         var fair = snapshot.FairShareOf(leaf);
@@ -103,22 +106,23 @@ public static class QueueAdmission
                 continue; // within quota, or above it but within fair share
             }
 
-            // Above fair share: only on idle capacity that no queue short of its own fair share is waiting for.
+            // Above fair share: only on idle capacity, beyond what the queues short of their own fair share are
+            // waiting to claim.
             var free = snapshot.Capacity[resource] - TotalUsage(snapshot, resource);
-            var waiting = tree.Queues.Values
-                .Where(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf)
-                .FirstOrDefault(q => IsWaiting(snapshot, q.Name, resource));
+            var others = tree.Queues.Values.Where(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf).ToList();
+            var waiting = others.FirstOrDefault(q => IsWaiting(snapshot, q.Name, resource));
+            var claimed = others.Where(q => IsWaiting(snapshot, q.Name, resource)).Sum(q => Claim(snapshot, q.Name, resource));
+
             // Leftovers go round one pod at a time: while other queues still want more, a queue may step over its
             // share only from below it, so that the idle units rounding leaves are shared instead of grabbed.
-            var othersWantMore = tree.Queues.Values.Any(q => q.IsLeaf && q.DisabledReason is null && q.Name != leaf
-                && snapshot.Demand.GetValueOrDefault(q.Name)[resource] > snapshot.UsageOf(q.Name)[resource]);
-            if (free >= asked && waiting is null && (usage[resource] < fair[resource] || !othersWantMore))
+            var othersWantMore = others.Any(q => snapshot.Demand.GetValueOrDefault(q.Name)[resource] > snapshot.UsageOf(q.Name)[resource]);
+            if (free - claimed >= asked && (usage[resource] < fair[resource] || !othersWantMore))
             {
                 continue;
             }
 
-            var why = waiting is not null
-                ? $"queue \"{waiting.Name}\" is below its fair share and waiting"
+            var why = waiting is not null && free - claimed < asked
+                ? $"queue \"{waiting.Name}\" is below its fair share and waiting for the rest"
                 : free < asked
                     ? $"only {ResourceVector.Format(resource, Math.Max(0, free))} is free"
                     : "it is already above its share while other queues still want more";
@@ -147,6 +151,38 @@ public static class QueueAdmission
 
         var smallest = snapshot.SmallestPending.GetValueOrDefault(queue)[resource];
         return smallest == 0 || unmet >= smallest;
+    }
+
+    /// <summary>The snapshot with the leaf's demand at least its usage plus this request, fair shares recomputed if that changed it.</summary>
+    private static QueueSnapshot WithOwnDemand(QueueSnapshot snapshot, string leaf, ResourceVector request)
+    {
+        var demand = snapshot.Demand.GetValueOrDefault(leaf);
+        var wanted = snapshot.UsageOf(leaf) + request;
+        var raised = new ResourceVector(Math.Max(demand.Gpu, wanted.Gpu), Math.Max(demand.Cpu, wanted.Cpu), Math.Max(demand.Memory, wanted.Memory));
+        if (raised == demand)
+        {
+            return snapshot;
+        }
+
+        var delta = raised - demand;
+        var leafDemand = snapshot.Tree.Queues.Values
+            .Where(q => q.IsLeaf && q.DisabledReason is null)
+            .ToDictionary(q => q.Name, q => snapshot.Demand.GetValueOrDefault(q.Name), StringComparer.Ordinal);
+        leafDemand[leaf] = raised;
+        var demandAll = new Dictionary<string, ResourceVector>(snapshot.Demand, StringComparer.Ordinal);
+        foreach (var node in snapshot.Tree.Ancestry(leaf))
+        {
+            demandAll[node.Name] = demandAll.GetValueOrDefault(node.Name) + delta;
+        }
+
+        return snapshot with { Demand = demandAll, FairShare = Queues.FairShare.Compute(snapshot.Tree, snapshot.Capacity, leafDemand) };
+    }
+
+    /// <summary>What a waiting queue can still claim: the rest of its fair share, as far as its pending pods want it.</summary>
+    private static long Claim(QueueSnapshot snapshot, string queue, QueueResource resource)
+    {
+        var usage = snapshot.UsageOf(queue)[resource];
+        return Math.Max(0, Math.Min(snapshot.FairShareOf(queue)[resource] - usage, snapshot.Demand.GetValueOrDefault(queue)[resource] - usage));
     }
 
     private static long TotalUsage(QueueSnapshot snapshot, QueueResource resource) =>

@@ -281,9 +281,11 @@ public sealed class LiveClusterTests : IAsyncLifetime
         Assert.Contains("kaiwo_informer_synced{otel_scope_name=\"Kaiwo.Extender\",resource=\"nodes\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("kaiwo_informer_events_total{otel_scope_name=\"Kaiwo.Extender\",resource=\"pods\"}", text, StringComparison.Ordinal);
         Assert.Contains("kaiwo_informer_lists_total{otel_scope_name=\"Kaiwo.Extender\",resource=\"nodes\"} 1", text, StringComparison.Ordinal);
-        var retries = System.Text.RegularExpressions.Regex.Match(text, "kaiwo_bind_retries_total\\{otel_scope_name=\"Kaiwo.Extender\"\\} (\\d+)");
-        Assert.True(retries.Success, text);
-        Assert.True(int.Parse(retries.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 1, retries.Value);
+        // The series is there; its value is asserted on the binder itself (Bind_BindingServerError_RetriesAndSucceeds):
+        // OpenTelemetry listens to meters by name across the process, so hosts of other tests running at the same
+        // time can report into the same series here.
+        Assert.Matches("kaiwo_bind_retries_total\\{otel_scope_name=\"Kaiwo.Extender\"\\} \\d+", text);
+        Assert.Equal(1, extender.Factory.Services.GetRequiredService<Kaiwo.Extender.Live.LiveBinder>().Retries);
         Assert.Contains("reason=\"bound\",result=\"bound\",verb=\"bind\"", text, StringComparison.Ordinal);
     }
 
