@@ -8,8 +8,24 @@ namespace Kaiwo.Extender.Tests.Verbs;
 /// (quota 1, priority 200, waiting for 2). Fair share: the department's demand 2.75 is capped at its limit 2; the
 /// children get their quotas 0.5 and 1, and the surplus 0.5 goes to the higher tier, prod → research 0.5, prod 1.5.
 /// </summary>
-public sealed class QueueCluster() : ExtenderFixture(new ExtenderFactory(new Dictionary<string, string?> { ["Extender:ClusterFile"] = WriteFile() }))
+public sealed class QueueCluster : ExtenderFixture
 {
+    private readonly string _file;
+
+    public QueueCluster()
+        : this(WriteFile())
+    {
+    }
+
+    private QueueCluster(string file)
+        : base(new ExtenderFactory(new Dictionary<string, string?> { ["Extender:ClusterFile"] = file })) => _file = file;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        File.Delete(_file);
+    }
+
     private const string Queues = """
         ---
         apiVersion: kaiwo.ai/v1alpha2
