@@ -31,9 +31,8 @@ public static class PodResources
         allocation is null ? Request(pod, gpu) with { Gpu = 0 } : Request(pod, gpu) with { Gpu = allocation.TotalComputeMilli };
 
     /// <summary>
-    /// Kubernetes' effective request of one resource: the larger of the app containers' sum (plus restartable init
-    /// sidecars) and the largest init container (plus the sidecars started before it). CPU in millicores, memory in MiB,
-    /// rounded up; a malformed quantity counts as zero (the API server would not have accepted it).
+    /// Kubernetes' effective request of one resource (<see cref="EffectiveRequest"/>). CPU in millicores, memory in MiB,
+    /// rounded up; a malformed or negative quantity counts as zero (the API server would not have accepted it).
     /// </summary>
     private static long Effective(PodFacts pod, string resource, long unit, bool multiply)
     {
@@ -48,31 +47,12 @@ public static class PodResources
             if (multiply)
             {
                 // cpu "1.5" is 1500 millicores: scale before rounding.
-                return Quantity.TryParse(text, out var num, out var den) ? (long)Math.Ceiling((double)(num * unit) / (double)den) : 0;
+                return Quantity.TryParse(text, out var num, out var den) && num > 0 ? (long)Math.Ceiling((double)(num * unit) / (double)den) : 0;
             }
 
             return Quantity.TryParseCeiling(text, unit, out var value) ? Math.Max(0, value) : 0;
         }
 
-        long sidecars = 0, initPeak = 0, app = 0;
-        foreach (var c in pod.InitContainers)
-        {
-            if (c.IsRestartableInit)
-            {
-                sidecars += Of(c);
-                initPeak = Math.Max(initPeak, sidecars);
-            }
-            else
-            {
-                initPeak = Math.Max(initPeak, sidecars + Of(c));
-            }
-        }
-
-        foreach (var c in pod.Containers)
-        {
-            app += Of(c);
-        }
-
-        return Math.Max(initPeak, app + sidecars);
+        return EffectiveRequest.Of(pod, Of);
     }
 }

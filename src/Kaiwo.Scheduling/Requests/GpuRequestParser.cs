@@ -65,32 +65,8 @@ public static class GpuRequestParser
     /// (plus restartable init "sidecar" containers) and the largest single init container (plus the sidecars started before it).
     /// For an extended resource a limit alone is the request.
     /// </summary>
-    internal static long EffectiveGpuRequest(PodFacts pod, List<RequestError> errors)
-    {
-        long sidecars = 0;
-        long initPeak = 0;
-        foreach (var c in pod.InitContainers)
-        {
-            var n = ContainerGpus(c, errors);
-            if (c.IsRestartableInit)
-            {
-                sidecars += n;
-                initPeak = Math.Max(initPeak, sidecars);
-            }
-            else
-            {
-                initPeak = Math.Max(initPeak, sidecars + n);
-            }
-        }
-
-        long app = 0;
-        foreach (var c in pod.Containers)
-        {
-            app += ContainerGpus(c, errors);
-        }
-
-        return Math.Max(initPeak, app + sidecars);
-    }
+    internal static long EffectiveGpuRequest(PodFacts pod, List<RequestError> errors) =>
+        EffectiveRequest.Of(pod, c => ContainerGpus(c, errors));
 
     private static long ContainerGpus(ContainerFacts c, List<RequestError> errors)
     {
