@@ -120,7 +120,9 @@ internal static class ClusterFile
     /// <summary>A YAML node as JSON: plain scalars that read as numbers or booleans become numbers and booleans, as kubectl would send them.</summary>
     internal static JsonNode? ToJson(YamlNode node) => node switch
     {
-        YamlMappingNode map => new JsonObject(map.Children.Select(p => KeyValuePair.Create(((YamlScalarNode)p.Key).Value ?? string.Empty, ToJson(p.Value)))),
+        YamlMappingNode map => new JsonObject(map.Children.Select(p => KeyValuePair.Create(
+            p.Key is YamlScalarNode key ? key.Value ?? string.Empty : throw new ClusterFileException($"a KaiwoQueue has a mapping key that is not a plain value, at line {p.Key.Start.Line}"),
+            ToJson(p.Value)))),
         YamlSequenceNode seq => new JsonArray([.. seq.Children.Select(ToJson)]),
         YamlScalarNode { Style: ScalarStyle.Plain, Value: "null" or "~" or "" or null } => null,
         YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" } => JsonValue.Create(true),

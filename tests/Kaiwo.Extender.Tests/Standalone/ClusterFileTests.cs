@@ -259,4 +259,14 @@ public sealed class ClusterFileTests(ClusterWithPods cluster) : IClassFixture<Cl
         Assert.True(answer.Status == HttpStatusCode.OK, $"/inspect/{name}: {answer}");
         return answer.Json;
     }
+
+    [Fact]
+    public void Parse_QueueWithANonScalarMappingKey_ThrowsNamingTheLine()
+    {
+        var yaml = "apiVersion: kaiwo.ai/v1alpha2\nkind: KaiwoQueue\nmetadata:\n  name: q\nspec:\n  ? [a, b]\n  : 1\n";
+
+        var ex = Assert.Throws<ClusterFileException>(() => ClusterFile.Parse(yaml, "odd.yaml"));
+
+        Assert.Contains("line", ex.Message, StringComparison.Ordinal);
+    }
 }
