@@ -88,6 +88,35 @@ public abstract class ExtenderFixture : IAsyncLifetime
     }
 }
 
+/// <summary>
+/// The nodes of the nodeCacheCapable payloads plus more objects (pods, KaiwoQueues) in a temporary standalone
+/// cluster file, deleted with the fixture.
+/// </summary>
+public abstract class NamesClusterWith : ExtenderFixture
+{
+    private readonly string _file;
+
+    protected NamesClusterWith(string moreYaml)
+        : this(moreYaml, Path.Combine(Path.GetTempPath(), $"kaiwo-cluster-{Guid.NewGuid():N}.yaml"))
+    {
+    }
+
+    private NamesClusterWith(string moreYaml, string file)
+        : base(new ExtenderFactory(new Dictionary<string, string?> { ["Extender:ClusterFile"] = WriteFile(file, moreYaml) })) => _file = file;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        File.Delete(_file);
+    }
+
+    private static string WriteFile(string file, string moreYaml)
+    {
+        File.WriteAllText(file, File.ReadAllText(Fixtures.ClusterFile("names")) + "\n" + moreYaml + "\n");
+        return file;
+    }
+}
+
 /// <summary>The cluster of the nodeCacheCapable payloads (payloads/cluster/names-nodes.yaml).</summary>
 public sealed class NamesCluster() : ExtenderFixture(ExtenderFactory.ForMode("names"));
 

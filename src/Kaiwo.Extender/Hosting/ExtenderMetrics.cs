@@ -35,9 +35,32 @@ internal sealed class ExtenderMetrics : IDisposable
 
         _meter.CreateObservableGauge(
             "kaiwo.gpu.allocated.ratio",
-            () => state.Nodes().Where(n => n.Usage.Inventory.HasGpus).Select(n => new Measurement<double>(n.Usage.UsedFraction(), new KeyValuePair<string, object?>("node", n.Name))),
+            () => PerGpuNode(state, c => c.AllocatedMilli / (1000.0 * c.Gpus)),
             unit: "1",
             description: "Share of a node's GPU capacity allocated, 0 to 1.");
+        // Per node, in GPUs, so that cluster-wide figures are sums (an average of ratios would weigh a 1-GPU node as an 8-GPU one).
+        _meter.CreateObservableGauge("kaiwo.gpu.capacity", () => PerGpuNode(state, c => c.Gpus), unit: "{gpu}", description: "Physical GPUs of the node.");
+        _meter.CreateObservableGauge("kaiwo.gpu.allocated", () => PerGpuNode(state, c => c.AllocatedMilli / 1000.0), unit: "{gpu}", description: "GPUs allocated on the node, fractions by their share.");
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.stranded",
+            () => PerGpuNode(state, c => c.StrandedMilli / 1000.0),
+            unit: "{gpu}",
+            description: "Free share on GPUs that pods already hold part of: room only fractional asks can use.");
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.free_whole",
+            () => PerGpuNode(state, c => c.FreeWholeGpus),
+            unit: "{gpu}",
+            description: "Free logical GPUs: the largest amd.com/gpu ask the node takes now (0 while it has record conflicts).");
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.orphaned",
+            () => state.HeldOnMissingNodes().Select(h => new Measurement<double>(h.Value / 1000.0, new KeyValuePair<string, object?>("node", h.Key))),
+            unit: "{gpu}",
+            description: "GPUs held by pods bound to a node the extender no longer has (deleted, its pods not yet gone).");
+        _meter.CreateObservableGauge(
+            "kaiwo.extender.ready",
+            () => services.GetService<Readiness>()?.IsReady == true ? 1 : 0,
+            unit: "1",
+            description: "1 while /readyz answers ready: the cluster is loaded (standalone) or listed (live).");
         _meter.CreateObservableGauge(
             "kaiwo.pods.assumed",
             () => state.AssumedCount,
@@ -121,13 +144,22 @@ internal sealed class ExtenderMetrics : IDisposable
             yield break;
         }
 
-        foreach (var (queue, amounts) in pick(snapshot))
+        // Every queue gets all three series, 0 where it holds or wants nothing: a starved queue with no running pod
+        // must still have an allocated series for "allocated < fair share" to match it.
+        var amountsByQueue = pick(snapshot);
+        foreach (var queue in snapshot.FairShare.Keys.Union(snapshot.Usage.Keys).Union(snapshot.Demand.Keys).Order(StringComparer.Ordinal))
         {
+            var amounts = amountsByQueue.GetValueOrDefault(queue);
             yield return Measure(queue, "gpu", amounts.Gpu / 1000.0);
             yield return Measure(queue, "cpu", amounts.Cpu / 1000.0);
             yield return Measure(queue, "memory", amounts.Memory / 1024.0);
         }
     }
+
+    private static IEnumerable<Measurement<double>> PerGpuNode(ClusterState state, Func<GpuCapacity, double> pick) =>
+        state.Nodes()
+            .Where(n => n.Usage.Inventory.HasGpus)
+            .Select(n => new Measurement<double>(pick(GpuCapacity.Of(n.Usage)), new KeyValuePair<string, object?>("node", n.Name)));
 
     private static Measurement<double> Measure(string queue, string resource, double value) =>
         new(value, new KeyValuePair<string, object?>("queue", queue), new KeyValuePair<string, object?>("resource", resource));

@@ -361,6 +361,32 @@ public sealed class ClusterState(RequestOptions requests)
         return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault, SmallestPending = smallest };
     }
 
+    /// <summary>
+    /// GPU share held, in thousandths of a GPU, by pods bound to nodes the state does not have, by node name: pods of a
+    /// deleted node that are not gone yet (or seen before their node). Reads every pod: for scrapes, not hot paths.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> HeldOnMissingNodes()
+    {
+        var held = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var entry in _pods.Values)
+        {
+            string? node;
+            PodHold? hold;
+            lock (entry.Gate)
+            {
+                node = entry.BoundNode;
+                hold = entry.Hold;
+            }
+
+            if (node is not null && hold is not null && !_nodes.ContainsKey(node))
+            {
+                held[node] = held.GetValueOrDefault(node) + hold.Allocation.TotalComputeMilli;
+            }
+        }
+
+        return held;
+    }
+
     /// <summary>Pods held as assumed: bound by us, not yet seen bound on the API server.</summary>
     public int AssumedCount => _pods.Values.Count(p => p.AssumedUntil is not null);
 

@@ -8,24 +8,8 @@ namespace Kaiwo.Extender.Tests.Verbs;
 /// (quota 1, priority 200, waiting for 2). Fair share: the department's demand 2.75 is capped at its limit 2; the
 /// children get their quotas 0.5 and 1, and the surplus 0.5 goes to the higher tier, prod → research 0.5, prod 1.5.
 /// </summary>
-public sealed class QueueCluster : ExtenderFixture
+public sealed class QueueCluster() : NamesClusterWith(Queues)
 {
-    private readonly string _file;
-
-    public QueueCluster()
-        : this(WriteFile())
-    {
-    }
-
-    private QueueCluster(string file)
-        : base(new ExtenderFactory(new Dictionary<string, string?> { ["Extender:ClusterFile"] = file })) => _file = file;
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        File.Delete(_file);
-    }
-
     private const string Queues = """
         ---
         apiVersion: kaiwo.ai/v1alpha2
@@ -103,13 +87,6 @@ public sealed class QueueCluster : ExtenderFixture
               limits: {amd.com/gpu: "2"}
         status: {phase: Pending}
         """;
-
-    private static string WriteFile()
-    {
-        var file = Path.Combine(Path.GetTempPath(), $"kaiwo-queues-{Guid.NewGuid():N}.yaml");
-        File.WriteAllText(file, File.ReadAllText(Fixtures.ClusterFile("names")) + "\n" + Queues + "\n");
-        return file;
-    }
 }
 
 /// <summary>Queue admission through /filter, on a standalone cluster file holding KaiwoQueues.</summary>
@@ -228,5 +205,14 @@ public sealed class QueueMetricsTests(QueueCluster cluster) : IClassFixture<Queu
         Assert.Contains("kaiwo_queue_allocated{otel_scope_name=\"Kaiwo.Extender\",queue=\"research-queue\",resource=\"gpu\"} 0.75", text, StringComparison.Ordinal);
         Assert.Contains("kaiwo_queue_fair_share{otel_scope_name=\"Kaiwo.Extender\",queue=\"prod-queue\",resource=\"gpu\"} 1.5", text, StringComparison.Ordinal);
         Assert.Contains("kaiwo_queue_demand{otel_scope_name=\"Kaiwo.Extender\",queue=\"prod-queue\",resource=\"gpu\"} 2", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Metrics_QueueWithNoRunningPod_HasAnAllocatedSeriesOfZero()
+    {
+        // prod-queue only waits: without this series "allocated below fair share" could never match it.
+        var text = await _client.GetStringAsync("/metrics");
+
+        Assert.Contains("kaiwo_queue_allocated{otel_scope_name=\"Kaiwo.Extender\",queue=\"prod-queue\",resource=\"gpu\"} 0\n", text, StringComparison.Ordinal);
     }
 }

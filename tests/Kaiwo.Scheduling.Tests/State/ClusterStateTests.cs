@@ -11,7 +11,7 @@ public sealed class ClusterStateTests
 {
     private static readonly SchedulingPipeline Pipeline = new(new PipelineOptions());
 
-    private static ReserveResult Bind(ClusterState state, PodFacts pod, string node)
+    internal static ReserveResult Bind(ClusterState state, PodFacts pod, string node)
     {
         var evaluation = Pipeline.EvaluatePod(pod, DateTimeOffset.UnixEpoch);
         return state.Reserve(pod, node, candidate => Pipeline.EvaluateNode(evaluation, candidate));
