@@ -34,8 +34,11 @@ internal sealed class LiveExtender : IAsyncDisposable
 
     public LiveCluster Cluster => Factory.Services.GetRequiredService<LiveCluster>();
 
-    /// <summary>Starts an extender against <paramref name="server"/> and waits until nodes and pods are listed.</summary>
-    public static async Task<LiveExtender> StartAsync(FakeKubeApiServer server, bool waitForSync = true, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// Starts an extender against <paramref name="server"/> and waits until nodes and pods are listed; with
+    /// <paramref name="kestrel"/> on a real loopback port, for clients outside the process.
+    /// </summary>
+    public static async Task<LiveExtender> StartAsync(FakeKubeApiServer server, bool waitForSync = true, IReadOnlyDictionary<string, string?>? settings = null, bool kestrel = false)
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"kaiwo-test-{Guid.NewGuid():N}.kubeconfig");
         await File.WriteAllTextAsync(kubeconfig, $"""
@@ -70,7 +73,7 @@ internal sealed class LiveExtender : IAsyncDisposable
             all[key] = value;
         }
 
-        var extender = new LiveExtender(server, kubeconfig, new ExtenderFactory(all, fakeTime: false));
+        var extender = new LiveExtender(server, kubeconfig, new ExtenderFactory(all, kestrel, fakeTime: false));
         if (waitForSync)
         {
             await extender.Cluster.Nodes.Synced.WaitAsync(Timeout);
