@@ -162,6 +162,20 @@ public sealed class PrometheusIntegrationTests(ScrapedLiveExtender scraped) : IC
         Assert.All(evaluated.Where(r => r.Name != "KaiwoGpusOnMissingNodes"), r => Assert.True(r.State == "inactive", r.ToString()));
     }
 
+    [SkippableFact]
+    public async Task Query_ABrokenExpressionAndAMetricTheExtenderLacks_AreRefusedAndEmpty()
+    {
+        // What makes the dashboard test mean something: a query Prometheus cannot parse throws, one naming a metric
+        // that is not exported returns no series.
+        var prometheus = await scraped.StartAsync();
+
+        var refused = await Assert.ThrowsAsync<PrometheusQueryException>(() => prometheus.QueryAsync("sum(rate(kaiwo_extender_decisions_total[30s])"));
+        var unknown = await prometheus.QueryAsync($"max by (node) (kaiwo_gpu_allocated_ratios{{job=\"{MonitoringFiles.Job}\"}})");
+
+        Assert.Contains("bad_data", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0, unknown.GetArrayLength());
+    }
+
     private static async Task<List<(string Name, string Health, string State, string Error)>> RulesAsync(RealPrometheus prometheus)
     {
         var data = await prometheus.GetDataAsync("api/v1/rules");
