@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Kaiwo.Extender.Hosting;
 using Kaiwo.Scheduling.Queues;
 using Microsoft.Extensions.Options;
-using Polly;
 
 namespace Kaiwo.Extender.Live;
 
@@ -26,7 +25,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
     private readonly TimeProvider _time;
     private readonly TimeSpan _interval;
     private readonly ILogger<QueueStatusWriter> _log;
-    private readonly ResiliencePipeline _resilience;
+    private readonly ApiResilience _resilience;
 
     // Touched by the writing loop only.
     private readonly Dictionary<string, Written> _written = new(StringComparer.Ordinal);
@@ -39,7 +38,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
         _time = time;
         _interval = options.Value.QueueStatusInterval;
         _log = log;
-        _resilience = ApiResilience.Create(options.Value, time, reason => LogRetry(_log, reason));
+        _resilience = new ApiResilience(options.Value, time, reason => LogRetry(_log, reason));
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -79,9 +78,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
 
             try
             {
-                await _resilience.ExecuteAsync(
-                    async ct => await _api.PatchQueueStatusAsync(queue.Name, status, ct).ConfigureAwait(false),
-                    cancellationToken).ConfigureAwait(false);
+                await _resilience.RunAsync([ct => _api.PatchQueueStatusAsync(queue.Name, status, ct)], cancellationToken).ConfigureAwait(false);
                 _written[queue.Name] = new Written(text, now);
                 LogWritten(_log, queue.Name, text);
             }
