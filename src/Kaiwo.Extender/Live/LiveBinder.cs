@@ -125,11 +125,11 @@ internal sealed partial class LiveBinder : IPodBinder
     };
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Bound {Pod} to {Node} through the API server, devices {Devices}")]
-    private static partial void LogBound(ILogger logger, string pod, string node, string devices);
+    private static partial void LogBound(ILogger logger, LogText pod, LogText node, LogText devices);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Bind of {Pod} to {Node} failed, reservation released: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string pod, string node, string reason);
+    private static partial void LogFailed(ILogger logger, LogText pod, LogText node, LogText reason);
 
     [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "Retrying an API call of a bind: {Reason}")]
-    private static partial void LogRetry(ILogger logger, string reason);
+    private static partial void LogRetry(ILogger logger, LogText reason);
 }

@@ -160,14 +160,14 @@ internal sealed partial class QueueStatusWriter : BackgroundService
     private sealed record Transition(string Status, string Since);
 
     [LoggerMessage(EventId = 70, Level = LogLevel.Debug, Message = "Wrote the status of queue {Queue}: {Status}")]
-    private static partial void LogWritten(ILogger logger, string queue, string status);
+    private static partial void LogWritten(ILogger logger, LogText queue, LogText status);
 
     [LoggerMessage(EventId = 71, Level = LogLevel.Warning, Message = "Writing the status of queue {Queue} failed, trying again on the next tick: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string queue, string reason);
+    private static partial void LogFailed(ILogger logger, LogText queue, LogText reason);
 
     [LoggerMessage(EventId = 72, Level = LogLevel.Debug, Message = "Queue {Queue} is gone from the API server; its status is not written")]
-    private static partial void LogQueueGone(ILogger logger, string queue);
+    private static partial void LogQueueGone(ILogger logger, LogText queue);
 
     [LoggerMessage(EventId = 73, Level = LogLevel.Information, Message = "Retrying a queue status write: {Reason}")]
-    private static partial void LogRetry(ILogger logger, string reason);
+    private static partial void LogRetry(ILogger logger, LogText reason);
 }
