@@ -50,7 +50,7 @@ internal sealed class ExtenderMetrics : IDisposable
             "kaiwo.gpu.free_whole",
             () => PerGpuNode(state, c => c.FreeWholeGpus),
             unit: "{gpu}",
-            description: "Free logical GPUs: the largest amd.com/gpu ask the node takes now (0 while it has record conflicts).");
+            description: "Free logical GPUs: the largest amd.com/gpu ask the node takes now (GPUs in conflict count none).");
         _meter.CreateObservableGauge(
             "kaiwo.gpu.orphaned",
             () => state.HeldOnMissingNodes().Select(h => new Measurement<double>(h.Value / 1000.0, new KeyValuePair<string, object?>("node", h.Key))),
@@ -61,6 +61,12 @@ internal sealed class ExtenderMetrics : IDisposable
             () => services.GetService<Readiness>()?.IsReady == true ? 1 : 0,
             unit: "1",
             description: "1 while /readyz answers ready: the cluster is loaded (standalone) or listed (live).");
+        // Exposed as kaiwo_gpu_conflicts (a gauge: no _total; the unit in braces adds no suffix). Alerts use that name.
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.conflicts",
+            () => state.ConflictedGpuCount,
+            unit: "{gpu}",
+            description: "GPUs whose pods' allocation records do not fit them (over-claimed compute or memory, a partition claimed twice, a GPU the node lacks); they take no new pods.");
         _meter.CreateObservableGauge(
             "kaiwo.pods.assumed",
             () => state.AssumedCount,

@@ -86,7 +86,7 @@ public sealed class MonitoringFilesTests
             "kaiwo_gpu_orphaned", "kaiwo_extender_decisions_total", "kaiwo_extender_request_duration_seconds_bucket",
             "kaiwo_bind_retries_total", "kaiwo_bind_conflicts_total", "kaiwo_informer_synced", "kaiwo_informer_events_total",
             "kaiwo_informer_lists_total", "kaiwo_pods_assumed", "kaiwo_queue_allocated", "kaiwo_queue_fair_share", "kaiwo_queue_demand",
-            "kaiwo_extender_ready",
+            "kaiwo_extender_ready", "kaiwo_gpu_conflicts",
         })
         {
             Assert.Contains(metric + "{", exprs, StringComparison.Ordinal);

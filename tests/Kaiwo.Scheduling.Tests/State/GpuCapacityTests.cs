@@ -1,3 +1,4 @@
+using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -87,13 +88,28 @@ public sealed class GpuCapacityTests
     }
 
     [Fact]
-    public void Of_NodeWithRecordConflicts_TakesNoWholeAsk()
+    public void Of_NodeRelabelledUnderAPod_TheGpuInConflictCountsNeitherFreeNorStranded()
     {
         var state = WithNode(Mi300XSpx("n"));
         var pod = Fraction("half", "0.5");
         var reserved = Bind(state, pod, "n");
         state.UpsertPod(ClusterStateTests.RecordedPod(pod, reserved.Allocation!));
         state.UpsertNode(Mi300XCpx("n"));
+
+        var capacity = CapacityOf(state, "n");
+
+        // GPU 0 holds an unpartitioned record on a CPX GPU: in conflict; the other 7 GPUs' 8 partitions each are free.
+        Assert.Equal(7 * 8, capacity.FreeWholeGpus);
+        Assert.Equal(0, capacity.StrandedMilli);
+        Assert.Equal(LargestWholeAskThatFits(state, "n"), capacity.FreeWholeGpus);
+    }
+
+    [Fact]
+    public void Of_RecordNamingAGpuTheNodeLacks_TakesNoWholeAsk()
+    {
+        var state = WithNode(Mi300XSpx("n"));
+        var allocation = new PodAllocation("n", AllocationKind.Whole, GpuIsolation.TimeSlicing, [new GpuGrant(9, [], [0, 1, 2, 3, 4, 5, 6, 7], [9], 1000, 196608)]);
+        state.UpsertPod(ClusterStateTests.RecordedPod(Pod("ninth", gpus: 1), allocation));
 
         var capacity = CapacityOf(state, "n");
 
