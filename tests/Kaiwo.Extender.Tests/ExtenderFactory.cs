@@ -14,7 +14,8 @@ namespace Kaiwo.Extender.Tests;
 /// The real extender (Program) in memory, configured through its own settings keys, with a fixed clock. In memory
 /// there are no listeners: every request counts as arriving on each of them. With <c>kestrel</c> it runs on a real
 /// Kestrel server, its listeners on free loopback ports unless the settings name others, for what only the server
-/// enforces (listeners, TLS, limits); <see cref="Address"/> says where each one is.
+/// enforces (listeners, TLS, limits); <see cref="Address"/> says where each one is, and <c>port</c> picks the
+/// verbs listener's port beforehand (0: any free one), for a caller that must know it before the start.
 /// </summary>
 public sealed class ExtenderFactory : WebApplicationFactory<Program>
 {
@@ -25,7 +26,7 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
     private readonly bool _fakeTime;
     private readonly bool _kestrel;
 
-    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true)
+    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true, int port = 0)
     {
         _fakeTime = fakeTime;
         _kestrel = kestrel;
@@ -33,7 +34,7 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
         {
             var listeners = new Dictionary<string, string?>(StringComparer.Ordinal)
             {
-                ["Listeners:Verbs:Url"] = "http://127.0.0.1:0",
+                ["Listeners:Verbs:Url"] = $"http://127.0.0.1:{port}",
                 ["Listeners:Metrics:Url"] = "http://127.0.0.1:0",
                 ["Listeners:Webhook:Url"] = "https://127.0.0.1:0",
             };
