@@ -46,7 +46,7 @@ internal sealed class ListenerOptions
     /// <summary>How long a client may take to send a request's headers, and the TLS handshake before them.</summary>
     public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long an idle connection stays open. Above Go's 90 s idle timeout, so that kube-scheduler closes first and never posts on a connection being closed.</summary>
+    /// <summary>How long an idle connection stays open. Above the 90 s idle timeout of Go's default HTTP transport, so that a Go client normally closes first rather than post on a connection being closed.</summary>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>The largest request line and headers, together.</summary>
