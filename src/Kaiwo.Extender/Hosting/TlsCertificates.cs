@@ -201,7 +201,7 @@ internal sealed partial class TlsCertificates : IHostedService, IDisposable
     private static partial void LogClientCaReloadFailed(ILogger logger, string file, string reason);
 
     [LoggerMessage(EventId = 66, Level = LogLevel.Warning, Message = "TLS handshake refused: client certificate {Subject} (issuer {Issuer}, {Thumbprint}) is not trusted by Tls:ClientCaFile: {Reasons}")]
-    private static partial void LogClientRefused(ILogger logger, string subject, string issuer, string thumbprint, string reasons);
+    private static partial void LogClientRefused(ILogger logger, LogText subject, LogText issuer, string thumbprint, string reasons);
 }
 
 /// <summary>
