@@ -21,7 +21,7 @@ internal sealed class LiveExtender : IAsyncDisposable
         Server = server;
         _kubeconfig = kubeconfig;
         Factory = factory;
-        Client = factory.CreateClient();
+        Client = factory.IsKestrel ? factory.CreateClient(Kaiwo.Extender.Hosting.Listener.Verbs) : factory.CreateClient();
     }
 
     public FakeKubeApiServer Server { get; }

@@ -5,9 +5,6 @@ using k8s.Models;
 using Kaiwo.Extender.Tests.FakeApiServer;
 using Kaiwo.Extender.Tests.Live;
 using Kaiwo.Extender.Tests.Verbs;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using static Kaiwo.Extender.Tests.Live.LiveObjects;
 
 namespace Kaiwo.Extender.Tests.Monitoring;
@@ -54,7 +51,8 @@ public sealed class ScrapedLiveExtender : IAsyncDisposable
         var waiting = _server.CreatePod(InQueue(Fraction("b-waiting", "0.5"), "team-b"));
 
         _extender = await LiveExtender.StartAsync(_server, kestrel: true);
-        var address = new Uri(_extender.Factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        // Prometheus scrapes the metrics listener, as the Service does; the verbs go to the verbs listener.
+        var address = _extender.Factory.Address(Kaiwo.Extender.Hosting.Listener.Metrics);
         var prometheus = await RealPrometheus.StartAsync(MonitoringFiles.Job, address, [MonitoringFiles.RulesFile]);
         await prometheus.EventuallyAsync(
             async () => (await prometheus.QueryAsync($"up{{job=\"{MonitoringFiles.Job}\"}} == 1")).GetArrayLength() == 1,
