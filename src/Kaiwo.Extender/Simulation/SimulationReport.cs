@@ -172,7 +172,7 @@ internal sealed class SimulationReport(string clusterFile, string traceFile, Clu
             $"Free GPU capacity that cannot host one more copy of the trace's median ask ({result.MedianRequest}, as each policy submits it), as a share of the whole cluster's capacity: leftovers too small, or on GPUs the ask may not share.");
         var maxIdle = runs.Select(r => r.LargestWholeGpuAsk.DefaultIfEmpty(0).Max()).DefaultIfEmpty(8).Max();
         Figure(html, "Largest whole-GPU ask that still fits", SvgChart.Lines([.. runs.Select(r => Line(r, r.LargestWholeGpuAsk, step: true))], Hours, Math.Max(1, maxIdle), "idle GPUs on the best node", v => $"{v:0}"),
-            "The most whole physical GPUs any single node still has idle (nothing allocated on them): the largest amd.com/gpu job that would start at once. The lowest value within each bucket.");
+            "The most whole physical GPUs any single node still has idle (nothing allocated on them): the largest amd.com/gpu job that would start at once. Only unpartitioned (SPX) GPUs count when the cluster has any: on a CPX node amd.com/gpu: N gets N XCD partitions, not N GPUs. The lowest value within each bucket.");
         html.Append("</section>");
 
         WaitSection(html);

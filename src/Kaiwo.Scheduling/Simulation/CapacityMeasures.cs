@@ -89,14 +89,18 @@ public static class CapacityMeasures
         return copies * size;
     }
 
-    /// <summary>Physical GPUs of the node that nobody holds any part of: what an N-whole-GPU job can still get.</summary>
-    public static int IdleGpus(NodeUsage node)
+    /// <summary>
+    /// Physical GPUs of the node that nobody holds any part of: what an N-whole-GPU job can still get. With
+    /// <paramref name="unpartitionedOnly"/>, only unpartitioned (SPX) GPUs count: on a CPX node <c>amd.com/gpu: N</c>
+    /// gets N XCD partitions, not N GPUs.
+    /// </summary>
+    public static int IdleGpus(NodeUsage node, bool unpartitionedOnly = false)
     {
         ArgumentNullException.ThrowIfNull(node);
         var idle = 0;
-        foreach (var gpu in node.Gpus)
+        for (var i = 0; i < node.Gpus.Count; i++)
         {
-            if (gpu.IsIdle)
+            if (node.Gpus[i].IsIdle && !(unpartitionedOnly && node.Inventory.Gpus[i].IsPartitioned))
             {
                 idle++;
             }

@@ -142,6 +142,9 @@ public static class Simulator
         private readonly long[] _preemptionFailedAtSeq;
         private readonly GpuRequest? _medianAsk;
         private readonly long _capacityMilli;
+
+        /// <summary>Whole-GPU asks count only unpartitioned GPUs when the cluster has any (see <see cref="CapacityMeasures.IdleGpus"/>).</summary>
+        private readonly bool _hasUnpartitionedGpus;
         private readonly Timeline _allocation;
         private readonly Timeline _fragmentation;
         private readonly Timeline _largest;
@@ -188,6 +191,7 @@ public static class Simulator
             _nodeIndex = _nodeNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
             _freedAt = new long[_nodeNames.Length];
             _measured = new (Allocation.NodeUsage?, long, int)[_nodeNames.Length];
+            _hasUnpartitionedGpus = _state.Nodes().Any(n => n.Usage.Inventory.Gpus.Any(g => !g.IsPartitioned));
             _capacityMilli = Math.Max(1, _state.Nodes().Sum(n => n.Usage.Inventory.Gpus.Count * 1000L));
 
             var signatures = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -457,7 +461,9 @@ public static class Simulator
                 _state.TryGetNode(_nodeNames[k], out var node);
                 if (job.Request.IsValid && FreeMilli(node!.Usage) < MinimumShareMilli(job.Request, node.Usage))
                 {
-                    anyFull = true; // exact shortcut: the fit would say "full" (too little free capacity on the whole node)
+                    // Exact shortcut: the fit would say "full" (too little free capacity on the whole node).
+                    anyFull = true;
+                    reason ??= FitResult.Full("full", $"no node has room for {job.Request.Describe()}");
                     continue;
                 }
 
@@ -757,7 +763,7 @@ public static class Simulator
                 {
                     // Usage snapshots are immutable: a node whose snapshot did not change measures the same.
                     var nodeStranded = _medianAsk is null ? 0 : CapacityMeasures.StrandedMilli(usage, _medianAsk, _pipelineOptions.Placement);
-                    _measured[k] = (usage, nodeStranded, CapacityMeasures.IdleGpus(usage));
+                    _measured[k] = (usage, nodeStranded, CapacityMeasures.IdleGpus(usage, unpartitionedOnly: _hasUnpartitionedGpus));
                 }
 
                 used += usage.UsedMilliTotal;

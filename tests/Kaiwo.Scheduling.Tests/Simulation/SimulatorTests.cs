@@ -271,6 +271,7 @@ public sealed class SimulatorTests
 
         Assert.Equal(125, CapacityMeasures.StrandedMilli(usage, Parse(Fraction("m", "0.25")), new PlacementOptions()));
         Assert.Equal(7, CapacityMeasures.IdleGpus(usage));
+        Assert.Equal(0, CapacityMeasures.IdleGpus(usage, unpartitionedOnly: true)); // partitions, not GPUs, for amd.com/gpu
     }
 
     [Fact]
