@@ -29,7 +29,7 @@ builder.Services.AddSingleton<IValidateOptions<KubernetesOptions>, ExtenderOptio
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.ToPipelineOptions());
 builder.Services.AddSingleton(sp => new SchedulingPipeline(sp.GetRequiredService<PipelineOptions>()));
-builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<PipelineOptions>().Requests));
+builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<PipelineOptions>().Requests, sp.GetRequiredService<PipelineOptions>().Placement));
 builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.PendingPodCapacity));
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();
@@ -62,14 +62,12 @@ else
 }
 
 builder.AddAdmissionWebhook();
-builder.AddTls();
-builder.WebHost.ConfigureKestrel((context, kestrel) =>
-    kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection(ExtenderOptions.Section).Get<ExtenderOptions>()?.MaxRequestBodyBytes
-        ?? new ExtenderOptions().MaxRequestBodyBytes);
+builder.AddListeners();
 
 var app = builder.Build();
 StartupValidation.ValidateAll(app.Services);
 _ = app.Services.GetRequiredService<ExtenderMetrics>(); // its observable instruments exist from the first scrape
+app.UseListenerGate();
 ExtenderEndpoints.Map(app);
 app.MapAdmissionWebhook();
 app.Run();

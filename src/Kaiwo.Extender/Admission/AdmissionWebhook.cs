@@ -28,14 +28,18 @@ internal static partial class AdmissionWebhook
         return builder;
     }
 
-    /// <summary>Maps the webhook's path, only when <c>Admission:Enabled</c> is true: otherwise the path is a 404.</summary>
+    /// <summary>
+    /// Maps the webhook's path, only when <c>Admission:Enabled</c> is true (otherwise the path is a 404), on the
+    /// webhook's own HTTPS listener: the API server reaches it over the network, and never reaches the verbs.
+    /// </summary>
     public static WebApplication MapAdmissionWebhook(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         if (app.Services.GetRequiredService<IOptions<AdmissionOptions>>().Value.Enabled)
         {
             app.MapPost(Path, (HttpContext http, [FromServices] PodMutator mutator, [FromServices] ILogger<PodMutator> log) =>
-                HandleAsync(http, mutator, log));
+                HandleAsync(http, mutator, log))
+                .ServedOn(Listener.Webhook);
         }
 
         return app;
@@ -175,11 +179,11 @@ internal static partial class AdmissionWebhook
     }
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Information, Message = "Admission of {Namespace}/{Pod}: a GPU pod, {Operations} patch operations")]
-    private static partial void LogPatched(ILogger logger, string @namespace, string pod, int operations);
+    private static partial void LogPatched(ILogger logger, LogText @namespace, LogText pod, int operations);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "Admission of {Namespace}/{Pod} refused: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string @namespace, string pod, string reason);
+    private static partial void LogRefused(ILogger logger, LogText @namespace, LogText pod, LogText reason);
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Debug, Message = "Admission of {Namespace}/{Pod}: not a GPU pod, unchanged")]
-    private static partial void LogNotGpuPod(ILogger logger, string @namespace, string pod);
+    private static partial void LogNotGpuPod(ILogger logger, LogText @namespace, LogText pod);
 }
