@@ -277,7 +277,7 @@ public sealed class SimulatorTests
     [Fact]
     public void PolicyRules_FirstFit_SwitchesEveryScoreOffAndChoosesDevicesFirstFit()
     {
-        var options = PolicyRules.Pipeline(SimulationPolicy.FirstFit, new Pipeline.PipelineOptions());
+        var options = PolicyRules.Pipeline(SimulationPolicy.FirstFit, new Kaiwo.Scheduling.Pipeline.PipelineOptions());
 
         Assert.False(options.Stages["packing"].Enabled);
         Assert.False(options.Stages["topology"].Enabled);
