@@ -8,6 +8,12 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
+// Commands of the same program run before any web host is built.
+if (args.Length > 0 && args[0] == "simulate")
+{
+    return Kaiwo.Extender.Simulation.SimulateCommand.Run(args[1..], Console.Out, Console.Error);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 // `--cluster-file F` is the documented flag; the rest of the command line binds as usual (--Section:Key value).
@@ -65,6 +71,7 @@ app.UseListenerGate();
 ExtenderEndpoints.Map(app);
 app.MapAdmissionWebhook();
 app.Run();
+return 0;
 
 /// <summary>The entry point, public for the integration tests' WebApplicationFactory.</summary>
 public partial class Program;

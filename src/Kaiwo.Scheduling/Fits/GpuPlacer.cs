@@ -45,7 +45,7 @@ public static class GpuPlacer
         }
 
         var fit = request.Kind == GpuAskKind.Whole
-            ? FitWhole(node, request.WholeCount, request.Placement, AllocationKind.Whole, request.Isolation)
+            ? FitWhole(node, request.WholeCount, request.Placement, AllocationKind.Whole, request.Isolation, options.DeviceChoice)
             : FitShared(node, request, options);
         return fit.Outcome == FitOutcome.FullNow && !node.Conflicts.IsEmpty ? WithConflicts(fit, node) : fit;
     }
@@ -99,13 +99,17 @@ public static class GpuPlacer
             }
 
             var option = gpu.IsPartitioned
-                ? PartitionOption(node, i, compute, memory, request.Placement)
+                ? PartitionOption(node, i, compute, memory, request.Placement, options.DeviceChoice)
                 : request.Exclusive
                     ? ExclusiveOption(node, i)
                     : SharedOption(node, i, compute, memory, request.Isolation, options);
             if (option is { } o && (best is null || Better(o, best.Value, request.Placement)))
             {
                 best = o;
+                if (options.DeviceChoice == DeviceChoice.FirstFit)
+                {
+                    break; // the first GPU with room
+                }
             }
         }
 
@@ -173,7 +177,7 @@ public static class GpuPlacer
         return node.Gpus[i].IsIdle ? new Option(i, [], 1000, gpu.MemoryMiB, 0, true, 1) : null;
     }
 
-    private static Option? PartitionOption(NodeUsage node, int i, int compute, long memory, PlacementPreference placement)
+    private static Option? PartitionOption(NodeUsage node, int i, int compute, long memory, PlacementPreference placement, DeviceChoice choice)
     {
         var gpu = node.Inventory.Gpus[i];
         var needed = PartitionsNeeded(gpu, compute, memory);
@@ -189,7 +193,7 @@ public static class GpuPlacer
             return null;
         }
 
-        var (partitions, inOneQuadrant) = PickPartitions(gpu, free, needed, placement);
+        var (partitions, inOneQuadrant) = choice == DeviceChoice.FirstFit ? LowestFree(gpu, free, needed) : PickPartitions(gpu, free, needed, placement);
         var minimumQuadrants = (needed + gpu.PartitionsPerQuadrant - 1) / gpu.PartitionsPerQuadrant;
         var leftover = (freeCount - needed) * 1000 / gpu.Partitions;
         return new Option(i, partitions, needed * gpu.PartitionComputeMilli, needed * gpu.PartitionMemoryMiB, leftover, inOneQuadrant, minimumQuadrants);
@@ -261,6 +265,13 @@ public static class GpuPlacer
         return ([.. result], spanned == 1);
     }
 
+    /// <summary>First fit: the lowest-numbered free partitions, wherever their quadrants are.</summary>
+    private static (int[] Partitions, bool InOneQuadrant) LowestFree(PhysicalGpu gpu, ulong free, int count)
+    {
+        var partitions = Take(free, count);
+        return (partitions, partitions.Select(gpu.QuadrantOf).Distinct().Count() == 1);
+    }
+
     private static ulong QuadrantMask(PhysicalGpu gpu, int quadrant)
     {
         var per = gpu.PartitionsPerQuadrant;
@@ -297,7 +308,7 @@ public static class GpuPlacer
     /// N whole logical GPUs: one NUMA node if any can take them all (the fullest that can), else the fewest NUMA
     /// nodes; inside, as few physical GPUs as possible; inside a GPU, whole quadrants first.
     /// </summary>
-    internal static FitResult FitWhole(NodeUsage node, int count, PlacementPreference placement, AllocationKind kind, GpuIsolation isolation)
+    internal static FitResult FitWhole(NodeUsage node, int count, PlacementPreference placement, AllocationKind kind, GpuIsolation isolation, DeviceChoice choice = DeviceChoice.BestFit)
     {
         var gpus = node.Inventory.Gpus;
         var logical = node.Inventory.LogicalGpuCount;
@@ -319,6 +330,11 @@ public static class GpuPlacer
         if (totalFree < count)
         {
             return FitResult.Full("full", DescribeWholeShortage(node, count, freeCount, totalFree));
+        }
+
+        if (choice == DeviceChoice.FirstFit)
+        {
+            return FirstFitWhole(node, count, kind, isolation, free, freeCount);
         }
 
         var candidates = ChooseNumaNodes(gpus, freeCount, count, placement);
@@ -374,6 +390,31 @@ public static class GpuPlacer
         var perGpu = gpus.Max(g => g.Partitions);
         var allocation = new PodAllocation(node.NodeName, kind, isolation, grants);
         return Result(node, allocation, minimumGpus: (count + perGpu - 1) / perGpu, minimumQuadrants);
+    }
+
+    /// <summary>First fit for whole GPUs: free logical GPUs in index order, whatever NUMA node or quadrant they are on.</summary>
+    private static FitResult FirstFitWhole(NodeUsage node, int count, AllocationKind kind, GpuIsolation isolation, ulong[] free, int[] freeCount)
+    {
+        var gpus = node.Inventory.Gpus;
+        var grants = new List<GpuGrant>();
+        var remaining = count;
+        for (var i = 0; i < gpus.Count && remaining > 0; i++)
+        {
+            var n = Math.Min(remaining, freeCount[i]);
+            if (n == 0)
+            {
+                continue;
+            }
+
+            var gpu = gpus[i];
+            var held = gpu.IsPartitioned ? Take(free[i], n) : [];
+            grants.Add(MakeGrant(gpu, held, n * gpu.PartitionComputeMilli, n * gpu.PartitionMemoryMiB));
+            remaining -= n;
+        }
+
+        var perGpu = gpus.Max(g => g.Partitions);
+        var perQuadrant = gpus.Max(g => g.PartitionsPerQuadrant);
+        return Result(node, new PodAllocation(node.NodeName, kind, isolation, grants), minimumGpus: (count + perGpu - 1) / perGpu, minimumQuadrants: (count + perQuadrant - 1) / perQuadrant);
     }
 
     private static List<int> ChooseNumaNodes(IReadOnlyList<PhysicalGpu> gpus, int[] freeCount, int count, PlacementPreference placement)
