@@ -8,6 +8,13 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
+// `inspect [--url U] [NODE]`: a client of a running extender, not a server; no web host is built for it.
+if (args is ["inspect", ..])
+{
+    Environment.ExitCode = await Kaiwo.Extender.Inspect.InspectCommand.RunAsync(args[1..], Console.Out, Console.Error);
+    return;
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 // `--cluster-file F` is the documented flag; the rest of the command line binds as usual (--Section:Key value).
