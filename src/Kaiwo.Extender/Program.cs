@@ -51,6 +51,7 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<IKubernetesApi>(_ => new KubernetesApi(new k8s.Kubernetes(mode.Kubernetes!)));
     builder.Services.AddSingleton<PodTarget>();
     builder.Services.AddSingleton<LiveBinder>();
+    builder.Services.AddPodEvents(builder.Configuration);
     builder.Services.AddSingleton<IPodBinder>(sp => sp.GetRequiredService<LiveBinder>());
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());

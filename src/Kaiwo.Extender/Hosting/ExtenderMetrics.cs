@@ -75,6 +75,16 @@ internal sealed class ExtenderMetrics : IDisposable
             () => services.GetService<LiveBinder>()?.Conflicts ?? 0,
             unit: "{conflict}",
             description: "Bindings the API server refused because the pod was already assigned.");
+        _meter.CreateObservableCounter(
+            "kaiwo.events.sent",
+            () => services.GetService<PodEvents>()?.Sent ?? 0,
+            unit: "{event}",
+            description: "Events recorded on pods at bind (GpuAllocated, GpuBindFailed, GpuAllocationConflict).");
+        _meter.CreateObservableCounter(
+            "kaiwo.events.dropped",
+            () => services.GetService<PodEvents>()?.Dropped ?? 0,
+            unit: "{event}",
+            description: "Events not sent because of the Events:PerSecond rate limit or a full queue.");
     }
 
     public void RecordDuration(string verb, TimeSpan elapsed) =>
