@@ -103,31 +103,9 @@ internal static class RealObjects
         },
     };
 
-    public static V1Pod Pod(string name, Dictionary<string, string>? annotations = null, int gpus = 0, string scheduler = "kaiwo-scheduler") => new()
-    {
-        ApiVersion = "v1",
-        Kind = "Pod",
-        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Annotations = annotations ?? [] },
-        Spec = new V1PodSpec
-        {
-            SchedulerName = scheduler,
-            Containers =
-            [
-                new V1Container
-                {
-                    Name = "main",
-                    Image = "rocm/pytorch",
-                    Resources = gpus > 0
-                        ? new V1ResourceRequirements
-                        {
-                            Requests = new Dictionary<string, ResourceQuantity> { ["amd.com/gpu"] = new($"{gpus}") },
-                            Limits = new Dictionary<string, ResourceQuantity> { ["amd.com/gpu"] = new($"{gpus}") },
-                        }
-                        : null,
-                },
-            ],
-        },
-    };
+    /// <summary>A pod of our scheduler in namespace default (the fake API server's pods, in the namespace that exists here).</summary>
+    public static V1Pod Pod(string name, Dictionary<string, string>? annotations = null, int gpus = 0) =>
+        Live.LiveObjects.Pod(name, annotations, gpus, ns: "default");
 
     public static V1Pod Fraction(string name, string fraction) => Pod(name, new() { ["kaiwo.ai/gpu-fraction"] = fraction });
 
