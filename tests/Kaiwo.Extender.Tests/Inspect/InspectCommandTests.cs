@@ -178,6 +178,22 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
     }
 
     [Fact]
+    public async Task Program_InspectAsFirstArgument_RunsTheCommandAndStartsNoServer()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var program = Path.Combine(AppContext.BaseDirectory, "Kaiwo.Extender.dll");
+
+        var (code, output, error) = await RunProcess("dotnet", new Dictionary<string, string>(), program, "inspect", "--url", $"http://127.0.0.1:{port}");
+
+        Assert.Equal(1, code);
+        Assert.StartsWith($"inspect: cannot reach the extender at http://127.0.0.1:{port}/inspect: ", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task KubectlPlugin_Inspect_RunsTheCommandInTheExtenderContainerWithItsArguments()
     {
         var (code, output, _) = await RunPlugin(new Dictionary<string, string>(), "inspect", "--url", "http://127.0.0.1:8888", "gpu-node-05");
@@ -233,30 +249,34 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
                 File.SetUnixFileMode(kubectl, UnixFileMode.UserRead | UnixFileMode.UserExecute);
             }
 
-            var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.ArgumentList.Add(Path.Combine(Deployment.DeploymentFiles.Root, "plugins", "kubectl-kaiwo"));
-            foreach (var arg in args)
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            start.Environment["PATH"] = $"{bin.FullName}:{Environment.GetEnvironmentVariable("PATH")}";
-            foreach (var (key, value) in environment)
-            {
-                start.Environment[key] = value;
-            }
-
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await process.WaitForExitAsync(timeout.Token);
-            return (process.ExitCode, await output, await error);
+            var withPath = new Dictionary<string, string>(environment) { ["PATH"] = $"{bin.FullName}:{Environment.GetEnvironmentVariable("PATH")}" };
+            return await RunProcess("bash", withPath, [Path.Combine(Deployment.DeploymentFiles.Root, "plugins", "kubectl-kaiwo"), .. args]);
         }
         finally
         {
             bin.Delete(recursive: true);
         }
+    }
+
+    private static async Task<(int Code, string Output, string Error)> RunProcess(string file, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
     }
 
     /// <summary>The example cluster's extender, in memory.</summary>
