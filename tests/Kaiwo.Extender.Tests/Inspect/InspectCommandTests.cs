@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Kaiwo.Extender.Inspect;
@@ -103,10 +102,7 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
     public async Task RunAsync_NobodyListening_ExitsOneNamingTheUrl()
     {
         // A port that was just free: nothing listens on it.
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = RealCluster.ControlPlane.FreePort();
 
         var (code, output, error) = await Run(["--url", $"http://127.0.0.1:{port}"]);
 
@@ -180,10 +176,7 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
     [Fact]
     public async Task Program_InspectAsFirstArgument_RunsTheCommandAndStartsNoServer()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = RealCluster.ControlPlane.FreePort();
         var program = Path.Combine(AppContext.BaseDirectory, "Kaiwo.Extender.dll");
 
         var (code, output, error) = await RunProcess("dotnet", new Dictionary<string, string>(), program, "inspect", "--url", $"http://127.0.0.1:{port}");
