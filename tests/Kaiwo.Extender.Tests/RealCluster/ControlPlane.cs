@@ -10,30 +10,15 @@ namespace Kaiwo.Extender.Tests.RealCluster;
 /// Where the real control plane's binaries are (kube-apiserver and kube-scheduler v1.26.1), and whether its tests
 /// may run here. <c>KAIWO_K8S_BIN</c> names the folder; otherwise <c>../shared/k8s/bin</c> beside the repository.
 /// Without them (a bare clone) the tests report themselves skipped; with <c>KAIWO_REQUIRE_K8S=1</c> (CI) a missing
-/// piece fails the test instead, so that a green run cannot hide a skipped integration test.
+/// piece fails the test instead, so that a green run cannot hide a skipped integration test. The end-to-end
+/// benchmark (benchmarks/Kaiwo.EndToEnd) compiles this file too: it holds nothing of xunit.
 /// </summary>
-internal static class ControlPlaneBinaries
+internal static partial class ControlPlaneBinaries
 {
     public static string? Folder { get; } = Find();
 
     /// <summary>What is missing for a real control plane, or null when everything is there.</summary>
     public static string? Missing { get; } = FindMissing();
-
-    /// <summary>Skips the calling <c>[SkippableFact]</c> when the control plane cannot run here, unless CI requires it.</summary>
-    public static void SkipUnlessAvailable()
-    {
-        if (Missing is null)
-        {
-            return;
-        }
-
-        if (Environment.GetEnvironmentVariable("KAIWO_REQUIRE_K8S") == "1")
-        {
-            throw new InvalidOperationException($"KAIWO_REQUIRE_K8S=1 but the real control plane cannot run: {Missing}");
-        }
-
-        Skip.If(true, $"real control plane not available: {Missing}");
-    }
 
     private static string? Find()
     {
@@ -120,7 +105,12 @@ internal sealed class ControlPlane : IAsyncDisposable
 
     public string ApiServerLog => ReadLog("kube-apiserver.log");
 
-    /// <summary>Starts etcd and kube-apiserver; the caller has called <see cref="ControlPlaneBinaries.SkipUnlessAvailable"/>.</summary>
+    /// <summary>The processes it runs (etcd, kube-apiserver, kube-scheduler once started), by name.</summary>
+    public IReadOnlyDictionary<string, int> ProcessIds =>
+        System.IO.Directory.GetFiles(Path.Combine(Directory, "run"), "*.pid")
+            .ToDictionary(f => Path.GetFileNameWithoutExtension(f), f => int.Parse(File.ReadAllText(f).Trim(), System.Globalization.CultureInfo.InvariantCulture), StringComparer.Ordinal);
+
+    /// <summary>Starts etcd and kube-apiserver; the caller has checked <see cref="ControlPlaneBinaries.Missing"/>.</summary>
     public static async Task<ControlPlane> StartAsync()
     {
         var directory = Path.Combine(Path.GetTempPath(), $"kaiwo-k8s-{Guid.NewGuid():N}");
@@ -214,6 +204,37 @@ internal sealed class ControlPlane : IAsyncDisposable
         var patch = KubernetesJson.Serialize(new V1Node { Status = status });
         return await Client.CoreV1.PatchNodeStatusAsync(new V1Patch(patch, V1Patch.PatchType.MergePatch), node.Metadata.Name);
     }
+
+    /// <summary>A node as the AMD GPU operator labels one with <paramref name="gpus"/> MI300X in SPX/NPS1; status Ready is written by <see cref="CreateReadyNodeAsync"/>.</summary>
+    public static V1Node Mi300XNode(string name, int gpus = 8) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Node",
+        Metadata = new V1ObjectMeta
+        {
+            Name = name,
+            Labels = new Dictionary<string, string>
+            {
+                ["kubernetes.io/hostname"] = name,
+                ["amd.com/gpu.product-name"] = "AMD_Instinct_MI300X_OAM",
+                ["amd.com/gpu.compute-memory-partition"] = "spx_nps1",
+                ["amd.com/gpu.vram"] = "192G",
+            },
+        },
+        Status = new V1NodeStatus
+        {
+            Allocatable = Resources(gpus),
+            Capacity = Resources(gpus),
+        },
+    };
+
+    private static Dictionary<string, ResourceQuantity> Resources(int gpus) => new()
+    {
+        ["amd.com/gpu"] = new($"{gpus}"),
+        ["cpu"] = new("192"),
+        ["memory"] = new("1536Gi"),
+        ["pods"] = new("250"),
+    };
 
     /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> holds, up to <paramref name="timeout"/>.</summary>
     public static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, Func<T, string> describe)

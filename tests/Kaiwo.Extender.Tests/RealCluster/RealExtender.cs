@@ -81,39 +81,11 @@ internal sealed class RealExtender : IAsyncDisposable
 /// <summary>Objects for the real API server: nodes as the AMD GPU operator labels them, pods as users write them.</summary>
 internal static class RealObjects
 {
-    public static V1Node Mi300X(string name, int gpus = 8) => new()
-    {
-        ApiVersion = "v1",
-        Kind = "Node",
-        Metadata = new V1ObjectMeta
-        {
-            Name = name,
-            Labels = new Dictionary<string, string>
-            {
-                ["kubernetes.io/hostname"] = name,
-                ["amd.com/gpu.product-name"] = "AMD_Instinct_MI300X_OAM",
-                ["amd.com/gpu.compute-memory-partition"] = "spx_nps1",
-                ["amd.com/gpu.vram"] = "192G",
-            },
-        },
-        Status = new V1NodeStatus
-        {
-            Allocatable = Resources(gpus),
-            Capacity = Resources(gpus),
-        },
-    };
+    public static V1Node Mi300X(string name, int gpus = 8) => ControlPlane.Mi300XNode(name, gpus);
 
     /// <summary>A pod of our scheduler in namespace default (the fake API server's pods, in the namespace that exists here).</summary>
     public static V1Pod Pod(string name, Dictionary<string, string>? annotations = null, int gpus = 0) =>
         Live.LiveObjects.Pod(name, annotations, gpus, ns: "default");
 
     public static V1Pod Fraction(string name, string fraction) => Pod(name, new() { ["kaiwo.ai/gpu-fraction"] = fraction });
-
-    private static Dictionary<string, ResourceQuantity> Resources(int gpus) => new()
-    {
-        ["amd.com/gpu"] = new($"{gpus}"),
-        ["cpu"] = new("192"),
-        ["memory"] = new("1536Gi"),
-        ["pods"] = new("250"),
-    };
 }
