@@ -69,7 +69,8 @@ internal sealed class TokenBucket(TimeProvider time, double perSecond, int burst
 /// <summary>
 /// The Events a bind leaves on its pod (events.k8s.io/v1, what <c>kubectl describe pod</c> lists): <c>GpuAllocated</c>
 /// with the node, GPUs, partitions, XCDs and share; a Warning <c>GpuBindFailed</c> when the bind failed, or
-/// <c>GpuAllocationConflict</c> when the API server had the pod assigned elsewhere. Best effort and never in the bind's
+/// <c>GpuAllocationConflict</c> when the API server had the pod assigned elsewhere, and <c>GpuRecordConflict</c> when
+/// the informers find a pod's record unusable. Best effort and never in the bind's
 /// way: an event is queued and sent by a background loop, and one over the rate (<see cref="EventOptions"/>) or over
 /// the queue is dropped and counted, never waited for.
 /// </summary>
@@ -85,6 +86,9 @@ internal sealed partial class PodEvents : BackgroundService
     private readonly TokenBucket _bucket;
     private readonly Channel<Pending> _queue;
     private readonly string _instance = Environment.MachineName;
+
+    // The record warning last reported per pod uid: a relist applies every pod again, and must not report again.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _recordWarnings = new(StringComparer.Ordinal);
     private long _sent;
     private long _dropped;
     private long _failed;
@@ -113,6 +117,21 @@ internal sealed partial class PodEvents : BackgroundService
 
     public void BindFailed(PodFacts pod, string node, Exception error, string message) =>
         Record(pod, "Warning", IsAssignedElsewhere(error) ? "GpuAllocationConflict" : "GpuBindFailed", message);
+
+    /// <summary>
+    /// A Warning <c>GpuRecordConflict</c> when the informers find the pod's allocation record unusable (unreadable, or
+    /// naming another node than the one it is bound to); once per pod and warning.
+    /// </summary>
+    public void RecordConflict(PodFacts pod, string warning)
+    {
+        if (_recordWarnings.TryGetValue(pod.Uid, out var last) && last == warning)
+        {
+            return;
+        }
+
+        _recordWarnings[pod.Uid] = warning;
+        Record(pod, "Warning", "GpuRecordConflict", warning);
+    }
 
     /// <summary>The note of GpuAllocated: each GPU with its partitions, XCDs, share and memory, then the devices.</summary>
     internal static string Describe(PodAllocation? allocation)

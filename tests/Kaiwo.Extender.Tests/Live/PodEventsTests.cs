@@ -205,6 +205,34 @@ public sealed class PodEventsTests
         Assert.Equal(error, (string?)stored["note"]);
     }
 
+    [Fact]
+    public async Task RecordConflict_RecordNamingAnotherNode_IsOneWarningEvenAfterARelist()
+    {
+        await using var server = await FakeKubeApiServer.StartAsync();
+        server.CreateNode(Mi300X("gpu-node-1"));
+        const string record = """{"version":1,"node":"gpu-node-2","kind":"shared","isolation":"time-slicing","gpus":[{"index":0,"partitions":[],"xcds":[0,1,2,3,4,5,6,7],"devices":[0],"computeMilli":500,"memoryMiB":98304}]}""";
+        server.CreatePod(Pod("moved", new() { ["kaiwo.ai/gpu-allocation"] = record, ["kaiwo.ai/gpu-fraction"] = "0.5" }, node: "gpu-node-1"));
+        await using var extender = await LiveExtender.StartAsync(server);
+        await LiveExtender.Eventually(() => server.Events.Count == 1, "the GpuRecordConflict event");
+
+        // A 410 Expired makes the pod informer list again (as in LiveClusterTests): the same pod, the same warning, no second event.
+        var lists = extender.Cluster.Pods.Lists;
+        server.InjectFault(FakeRoute.WatchPods, Fault.Delay(TimeSpan.FromMilliseconds(500)));
+        server.EndWatches();
+        var during = server.CreatePod(Fraction("during", "0.25"));
+        server.Compact();
+        await LiveExtender.Eventually(() => extender.Cluster.Pods.Lists > lists && extender.State.TryGetPod(during.Metadata.Uid, out _, out _), "the relist");
+
+        // Events go out in the order they are recorded: a second conflict warning from the relist would come before this bind's.
+        Assert.Equal(string.Empty, await extender.BindAsync(during, "gpu-node-1"));
+        await LiveExtender.Eventually(() => server.Events.Any(e => (string?)e["reason"] == "GpuAllocated"), "the bind's event");
+
+        Assert.Equal(["GpuRecordConflict", "GpuAllocated"], server.Events.Select(e => (string?)e["reason"]));
+        var stored = server.Events[0];
+        Assert.Equal(("Warning", "GpuRecordConflict"), ((string?)stored["type"], (string?)stored["reason"]));
+        Assert.Equal("pod team-a/moved: annotation kaiwo.ai/gpu-allocation is unusable (it names node gpu-node-2, but the pod is bound to gpu-node-1); counting it as holding whole GPUs", (string?)stored["note"]);
+    }
+
     private static PodEvents Events(IKubernetesApi api, TimeProvider time, double perSecond = 5, int burst = 25) =>
         new(api, time, Options.Create(new EventOptions { PerSecond = perSecond, Burst = burst }), Options.Create(new KubernetesOptions()), NullLogger<PodEvents>.Instance);
 
