@@ -8,7 +8,8 @@ namespace Kaiwo.Extender.Tests.FakeApiServer;
 /// <c>POST /apis/events.k8s.io/v1/namespaces/{ns}/events</c> as captured (7a, 7c, 7d, 7g): 201 with the Event and
 /// its server fields, a generateName completed with five characters, and 422 for a missing eventTime, reason,
 /// reporting fields or action, a type other than Normal or Warning, or a name prefix ending in a dot.
-/// Events are kept in <see cref="Events"/>, in the order they were created; nothing watches them.
+/// Events are kept in <see cref="Events"/>, in the order they were created, apart from the store: nothing watches
+/// them and they do not move <see cref="ResourceVersion"/>.
 /// </summary>
 public sealed partial class FakeKubeApiServer
 {
@@ -77,7 +78,9 @@ public sealed partial class FakeKubeApiServer
             meta["name"] = name;
             meta["namespace"] = ns;
             meta["uid"] = Guid.NewGuid().ToString();
-            meta["resourceVersion"] = (++_resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // Not the store's revision: nothing watches events here, and tests wait for an informer to reach
+            // ResourceVersion, which an event written in the background would move past every watched object.
+            meta["resourceVersion"] = (_createdEvents.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
             meta["creationTimestamp"] = NowText();
             _createdEvents.Add(ev.DeepClone().AsObject());
         }
