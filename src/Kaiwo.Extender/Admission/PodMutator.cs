@@ -64,7 +64,7 @@ internal sealed record PodDecision
 
 /// <summary>
 /// The pod defaults of the admission webhook, as a pure function of the pod: a pod that asks for GPUs through kaiwo's
-/// annotations is sent to the kaiwo scheduler and given <c>ROCR_VISIBLE_DEVICES</c> and <c>HIP_VISIBLE_DEVICES</c> from
+/// annotations is sent to the kaiwo scheduler and given <c>ROCR_VISIBLE_DEVICES</c> from
 /// the <c>kaiwo.ai/visible-devices</c> annotation the extender writes at bind (the downward API resolves it when the
 /// containers start, after the bind). Bad values are refused with the messages of <see cref="GpuRequestParser"/>, the
 /// ones filter gives. Whether the namespace takes part is not decided here: the MutatingWebhookConfiguration's
@@ -73,8 +73,12 @@ internal sealed record PodDecision
 /// </summary>
 internal sealed class PodMutator
 {
-    /// <summary>The variables set in every container, in this order.</summary>
-    public static readonly IReadOnlyList<string> DeviceVariables = ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"];
+    /// <summary>
+    /// The variable set in every container. Only this one: the record's device ids are the node's, and ROCr narrows
+    /// the GPUs to them; HIP then numbers the devices it is left with from 0, so a <c>HIP_VISIBLE_DEVICES</c> with the
+    /// same node-level ids would name devices that are not there and hide the GPUs.
+    /// </summary>
+    public const string DeviceVariable = "ROCR_VISIBLE_DEVICES";
 
     /// <summary>The downward API field the variables come from.</summary>
     public static readonly string VisibleDevicesFieldPath = $"metadata.annotations['{WellKnown.VisibleDevicesAnnotation}']";
@@ -135,8 +139,8 @@ internal sealed class PodMutator
             patch.Add(new JsonPatchOperation("add", "/spec/schedulerName", JsonValue.Create(_schedulerName)));
         }
 
-        AddDeviceVariables(patch, "initContainers", spec.InitContainers);
-        AddDeviceVariables(patch, "containers", spec.Containers);
+        AddDeviceVariable(patch, "initContainers", spec.InitContainers);
+        AddDeviceVariable(patch, "containers", spec.Containers);
         return new PodDecision { Verdict = PodVerdict.GpuPod, Patch = patch };
     }
 
@@ -162,11 +166,11 @@ internal sealed class PodMutator
     }
 
     /// <summary>
-    /// Adds the variables a container does not define yet. A container without <c>env</c> gets the whole array (a
-    /// JSON patch cannot append to an array that is not there); one with <c>env</c> gets each variable appended with
+    /// Adds the variable to each container that does not define it yet. A container without <c>env</c> gets the whole
+    /// array (a JSON patch cannot append to an array that is not there); one with <c>env</c> gets it appended with
     /// <c>/-</c>, after its own.
     /// </summary>
-    private static void AddDeviceVariables(List<JsonPatchOperation> patch, string field, IList<V1Container>? containers)
+    private static void AddDeviceVariable(List<JsonPatchOperation> patch, string field, IList<V1Container>? containers)
     {
         if (containers is null)
         {
@@ -176,28 +180,20 @@ internal sealed class PodMutator
         for (var i = 0; i < containers.Count; i++)
         {
             var env = containers[i].Env;
-            var missing = DeviceVariables.Where(name => env is null || !env.Any(e => string.Equals(e.Name, name, StringComparison.Ordinal))).ToList();
-            if (missing.Count == 0)
-            {
-                continue;
-            }
-
             if (env is null)
             {
-                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray([.. missing.Select(DeviceVariable)])));
-                continue;
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray(DeviceVariableFromRecord())));
             }
-
-            foreach (var name in missing)
+            else if (!env.Any(e => string.Equals(e?.Name, DeviceVariable, StringComparison.Ordinal)))
             {
-                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariable(name)));
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariableFromRecord()));
             }
         }
     }
 
-    private static JsonNode DeviceVariable(string name) => new JsonObject
+    private static JsonObject DeviceVariableFromRecord() => new JsonObject
     {
-        ["name"] = name,
+        ["name"] = DeviceVariable,
         ["valueFrom"] = new JsonObject
         {
             ["fieldRef"] = new JsonObject
