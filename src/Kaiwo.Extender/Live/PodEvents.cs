@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Kaiwo.Extender.Hosting;
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Requests;
 using Microsoft.Extensions.Options;
@@ -233,10 +234,10 @@ internal sealed partial class PodEvents : BackgroundService
     private static bool IsAssignedElsewhere(Exception error) => error.InnerException is KubernetesApiException { StatusCode: 409 };
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Debug, Message = "Event {Reason} on {Pod} dropped: over the events rate or queue")]
-    private static partial void LogDropped(ILogger logger, string reason, string pod);
+    private static partial void LogDropped(ILogger logger, string reason, LogText pod);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "Event {Reason} on {Pod} not recorded: {Error}")]
-    private static partial void LogFailed(ILogger logger, string reason, string pod, string error);
+    private static partial void LogFailed(ILogger logger, string reason, LogText pod, LogText error);
 
     private sealed record Pending(PodFacts Pod, string Type, string Reason, string Note, DateTimeOffset At);
 }
