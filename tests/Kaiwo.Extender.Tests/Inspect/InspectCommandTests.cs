@@ -66,7 +66,7 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
     {
         var answer = JsonNode.Parse(Fixture("standalone-example.json"))!;
         var node = answer["nodes"]!.AsArray().Single(n => (string?)n!["name"] == "gpu-node-03")!;
-        node["conflicts"] = new JsonArray("pod team-a/old holds GPU 9, which the node does not have");
+        node["conflicts"] = new JsonArray(new JsonObject { ["gpu"] = 9, ["pods"] = new JsonArray("team-a/old"), ["reason"] = "the node has no GPU 9" });
         node["inventoryError"] = "amd.com/gpu.vram: \"lots\" is not a quantity";
         var prod = answer["queues"]!["tree"]!.AsArray().Single(q => (string?)q!["name"] == "prod-queue")!;
         prod["disabled"] = "spec.parentQueue names org, which does not exist";
@@ -75,7 +75,7 @@ public sealed class InspectCommandTests(InspectCommandTests.ExampleExtender exte
         var text = InspectCommand.Render(InspectUrl, 200, "application/json", answer.ToJsonString(), whole: true);
 
         Assert.Contains("gpu-node-03: inventory error: amd.com/gpu.vram: \"lots\" is not a quantity\n", text, StringComparison.Ordinal);
-        Assert.Contains("gpu-node-03: conflict (takes no new GPU pods until resolved): pod team-a/old holds GPU 9, which the node does not have\n", text, StringComparison.Ordinal);
+        Assert.Contains("gpu-node-03: conflict (takes no new GPU pods until resolved): GPU 9: the node has no GPU 9 (pods team-a/old)\n", text, StringComparison.Ordinal);
         Assert.Matches(@"\nprod-queue +- +200 +0\.5/2\.625/none .* disabled: spec\.parentQueue names org, which does not exist\n", text);
         Assert.Matches(@"\ndefault +- +0 .* implicit; also counts pods of gone-queue \(2\)\n", text);
     }
