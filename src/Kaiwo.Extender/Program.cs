@@ -14,6 +14,12 @@ if (args.Length > 0 && args[0] == "simulate")
     return Kaiwo.Extender.Simulation.SimulateCommand.Run(args[1..], Console.Out, Console.Error);
 }
 
+// `inspect [--url U] [NODE]`: a client of a running extender, not a server; no web host is built for it.
+if (args is ["inspect", ..])
+{
+    return await Kaiwo.Extender.Inspect.InspectCommand.RunAsync(args[1..], Console.Out, Console.Error);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 // `--cluster-file F` is the documented flag; the rest of the command line binds as usual (--Section:Key value).
@@ -50,6 +56,7 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<IKubernetesApi>(_ => new KubernetesApi(new k8s.Kubernetes(mode.Kubernetes!)));
     builder.Services.AddSingleton<PodTarget>();
     builder.Services.AddSingleton<LiveBinder>();
+    builder.Services.AddPodEvents(builder.Configuration);
     builder.Services.AddSingleton<IPodBinder>(sp => sp.GetRequiredService<LiveBinder>());
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());

@@ -110,6 +110,16 @@ internal sealed class ExtenderMetrics : IDisposable
                 .Select(l => new Measurement<long>(l.Refused, new KeyValuePair<string, object?>("listener", l.Listener.ToString().ToLowerInvariant()))) ?? [],
             unit: "{connection}",
             description: "Connections closed on accept because their listener had Listeners:<listener>:MaxConnections open.");
+        _meter.CreateObservableCounter(
+            "kaiwo.events.sent",
+            () => services.GetService<PodEvents>()?.Sent ?? 0,
+            unit: "{event}",
+            description: "Events recorded on pods at bind (GpuAllocated, GpuBindFailed, GpuAllocationConflict).");
+        _meter.CreateObservableCounter(
+            "kaiwo.events.dropped",
+            () => services.GetService<PodEvents>()?.Dropped ?? 0,
+            unit: "{event}",
+            description: "Events not sent because of the Events:PerSecond rate limit or a full queue.");
     }
 
     public void RecordDuration(string verb, TimeSpan elapsed) =>

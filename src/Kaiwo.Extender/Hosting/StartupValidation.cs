@@ -17,6 +17,11 @@ internal static class StartupValidation
         Check<ListenerOptions>(services, failures);
         Check<TlsOptions>(services, failures);
         Check<Admission.AdmissionOptions>(services, failures);
+        if (services.GetService<IValidateOptions<Live.EventOptions>>() is not null)
+        {
+            // Live mode only: the events at bind.
+            Check<Live.EventOptions>(services, failures);
+        }
         if (failures.Count > 0)
         {
             throw new OptionsValidationException("kaiwo", typeof(ExtenderOptions), failures);

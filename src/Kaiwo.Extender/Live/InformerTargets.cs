@@ -62,7 +62,7 @@ internal sealed class NodeTarget(ClusterState state) : IInformerTarget
 /// Pods of every namespace and scheduler into the cluster state: any pod may hold GPUs. Terminated and deleted
 /// pods free their devices at once; records that cannot be read are logged.
 /// </summary>
-internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> log) : IInformerTarget
+internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> log, PodEvents? events = null) : IInformerTarget
 {
     public string Resource => "pods";
 
@@ -117,6 +117,7 @@ internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> l
         if (state.UpsertPod(pod) is { } warning)
         {
             LogRecordWarning(log, warning);
+            events?.RecordConflict(pod, warning);
         }
     }
 

@@ -50,6 +50,9 @@ internal interface IKubernetesApi
 
     /// <summary>Merge-patches a KaiwoQueue's status subresource with <paramref name="status"/>.</summary>
     Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellationToken);
+
+    /// <summary>Creates an events.k8s.io/v1 Event in <paramref name="ns"/>.</summary>
+    Task CreateEventAsync(string ns, JsonObject ev, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -142,6 +145,12 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
         ArgumentNullException.ThrowIfNull(status);
         var patch = new JsonObject { ["status"] = status.DeepClone() }.ToJsonString();
         using var response = await SendAsync(HttpMethod.Patch, $"apis/kaiwo.ai/v1alpha2/kaiwoqueues/{Uri.EscapeDataString(name)}/status", patch, MergePatch, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task CreateEventAsync(string ns, JsonObject ev, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ev);
+        using var response = await SendAsync(HttpMethod.Post, $"apis/events.k8s.io/v1/namespaces/{Uri.EscapeDataString(ns)}/events", ev.ToJsonString(), Json, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => client.Dispose();

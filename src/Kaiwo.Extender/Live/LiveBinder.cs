@@ -28,10 +28,12 @@ internal sealed partial class LiveBinder : IPodBinder
     private long _conflicts;
 
     private readonly QueueState? _queues;
+    private readonly PodEvents? _events;
 
-    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log, QueueState? queues = null)
+    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log, QueueState? queues = null, PodEvents? events = null)
     {
         _queues = queues;
+        _events = events;
         _state = state;
         _pipeline = pipeline;
         _api = api;
@@ -83,13 +85,16 @@ internal sealed partial class LiveBinder : IPodBinder
             calls.Add(ct => BindOrConfirmAsync(pod, nodeName, ct));
             await _resilience.RunAsync(calls, cancellationToken).ConfigureAwait(false);
             LogBound(_log, pod.Key, nodeName, allocation?.VisibleDevices ?? "none");
+            _events?.Allocated(pod, nodeName, allocation);
             return new BindOutcome(null, allocation?.VisibleDevices);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             _state.Release(pod.Uid);
             LogFailed(_log, pod.Key, nodeName, ex.Message);
-            return new BindOutcome($"binding {pod.Key} to {nodeName} failed, its devices are released: {Describe(ex)}", null);
+            var reason = $"binding {pod.Key} to {nodeName} failed, its devices are released: {Describe(ex)}";
+            _events?.BindFailed(pod, nodeName, ex, reason);
+            return new BindOutcome(reason, null);
         }
     }
 

@@ -17,7 +17,7 @@ internal sealed record YamlDoc(string File, int Index, JsonObject Root)
     public override string ToString() => $"{File}#{Index} {Kind}/{Name}";
 }
 
-/// <summary>The files of <c>manifests/</c>, <c>scheduler-config/</c> and the Dockerfile, read from the repository.</summary>
+/// <summary>The files of <c>manifests/</c>, <c>scheduler-config/</c>, <c>overlays/</c> and the Dockerfile, read from the repository.</summary>
 internal static class DeploymentFiles
 {
     public static string Root { get; } = FindRoot();
@@ -32,18 +32,35 @@ internal static class DeploymentFiles
 
     public static string Dockerfile => Path.Combine(Root, "Dockerfile");
 
-    /// <summary>Every YAML file of manifests/ and scheduler-config/, sorted.</summary>
+    public static string OverlaysDirectory => Path.Combine(Root, "overlays");
+
+    /// <summary>The kustomization folders: manifests/, scheduler-config/ and every overlay.</summary>
+    public static IReadOnlyList<string> KustomizationDirectories { get; } =
+        [ManifestsDirectory, SchedulerConfigDirectory, .. Directory.GetDirectories(OverlaysDirectory).Order(StringComparer.Ordinal)];
+
+    /// <summary>The kustomization.yaml of a folder, as JSON.</summary>
+    public static JsonObject Kustomization(string directory) => SingleDocument(Path.Combine(directory, "kustomization.yaml"));
+
+    /// <summary>The files of a kustomization's list field (<c>resources</c>, <c>patchesStrategicMerge</c>), as full paths.</summary>
+    public static IReadOnlyList<string> Listed(string directory, string field) =>
+        [.. Kustomization(directory)[field]?.AsArray().Select(f => Path.GetFullPath(Path.Combine(directory, (string)f!))) ?? []];
+
+    /// <summary>The strategic-merge patches of the overlays: partial objects, not objects of their own.</summary>
+    public static IReadOnlyList<string> PatchFiles { get; } =
+        [.. KustomizationDirectories.SelectMany(d => Listed(d, "patchesStrategicMerge")).Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Every YAML file of the kustomization folders that is an object or a scheduler configuration, sorted: not the
+    /// kustomization.yaml files, not the patches.
+    /// </summary>
     public static IReadOnlyList<string> YamlFiles { get; } =
-        [.. new[] { ManifestsDirectory, SchedulerConfigDirectory }
+        [.. KustomizationDirectories
             .SelectMany(d => Directory.GetFiles(d, "*.yaml").Concat(Directory.GetFiles(d, "*.yml")))
+            .Where(f => Path.GetFileName(f) != "kustomization.yaml" && !PatchFiles.Contains(f))
             .Order(StringComparer.Ordinal)];
 
     /// <summary>Every document of every YAML file.</summary>
     public static IReadOnlyList<YamlDoc> All { get; } = [.. YamlFiles.SelectMany(Load)];
-
-    /// <summary>The documents of manifests/ and configmap.yaml: what <c>kubectl apply</c> is given.</summary>
-    public static IReadOnlyList<YamlDoc> Applied { get; } =
-        [.. All.Where(d => d.Kind != "KubeSchedulerConfiguration")];
 
     public static YamlDoc Single(string kind, string name) =>
         All.SingleOrDefault(d => d.Kind == kind && d.Name == name)

@@ -15,8 +15,8 @@ public sealed class ManifestTests
     private static readonly string[] ExpectedFiles =
     [
         "manifests/crd-kaiwoqueue.yaml", "manifests/deployment.yaml", "manifests/namespace.yaml", "manifests/networkpolicy.yaml",
-        "manifests/rbac.yaml", "manifests/service.yaml", "manifests/extender-service.yaml", "manifests/admission-webhook.yaml",
-        "scheduler-config/configmap.yaml", "scheduler-config/scheduler-config-https.yaml", "scheduler-config/scheduler-config-mtls.yaml",
+        "manifests/rbac.yaml", "manifests/service.yaml", "overlays/service-mode/extender-service.yaml", "overlays/webhook/admission-webhook.yaml",
+        "scheduler-config/scheduler-config-https.yaml", "scheduler-config/scheduler-config-mtls.yaml",
         "scheduler-config/scheduler-config.yaml",
     ];
 
@@ -208,7 +208,7 @@ public sealed class ManifestTests
 
         // The client CA of the service mode (extender-service.yaml says to set Tls__ClientCaFile to it) is mounted too.
         Assert.Contains($"{mount}/ca.crt", files);
-        Assert.Contains("Tls__ClientCaFile=/etc/kaiwo/tls/ca.crt", File.ReadAllText(Path.Combine(ManifestsDirectory, "extender-service.yaml")), StringComparison.Ordinal);
+        Assert.Contains("Tls__ClientCaFile=/etc/kaiwo/tls/ca.crt", File.ReadAllText(Path.Combine(DeploymentFiles.Root, "overlays", "service-mode", "extender-service.yaml")), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -216,10 +216,10 @@ public sealed class ManifestTests
     {
         var scheduler = Container("kube-scheduler");
         var config = scheduler["command"]!.AsArray().Select(a => (string?)a).Single(a => a!.StartsWith("--config=", StringComparison.Ordinal))!["--config=".Length..];
-        var configMap = Single("ConfigMap", (string)Volume("scheduler-config")["configMap"]!["name"]!);
+        var configMap = (string)Volume("scheduler-config")["configMap"]!["name"]!;
 
         Assert.Equal(MountPath(scheduler, "scheduler-config"), Path.GetDirectoryName(config)!.Replace('\\', '/'));
-        Assert.True(configMap.Root["data"]!.AsObject().ContainsKey(Path.GetFileName(config)), $"ConfigMap {configMap.Name} has no key {Path.GetFileName(config)}");
+        Assert.Contains(Path.GetFileName(config), KustomizationTests.GeneratedConfigMapKeys(configMap));
     }
 
     [Fact]

@@ -37,10 +37,7 @@ public sealed class RbacTests
         new(new("kaiwo.ai", "kaiwoqueues", "watch"), "KaiwoQueue informer", true),
         new(new("kaiwo.ai", "kaiwoqueues/status", "update"), "queue status: allocated, requested and fair share per queue (coming)", false),
         new(new("kaiwo.ai", "kaiwoqueues/status", "patch"), "queue status (coming)", false),
-        new(new("", "events", "create"), "scheduling events on pods (coming)", false),
-        new(new("", "events", "patch"), "scheduling events: repeats counted on the same Event (coming)", false),
-        new(new("events.k8s.io", "events", "create"), "scheduling events, events.k8s.io/v1 (coming)", false),
-        new(new("events.k8s.io", "events", "patch"), "scheduling events, events.k8s.io/v1 (coming)", false),
+        new(new("events.k8s.io", "events", "create"), "events on pods at bind (GpuAllocated and the warnings), events.k8s.io/v1", true),
     ];
 
     [Fact]
@@ -100,6 +97,7 @@ public sealed class RbacTests
         await LiveExtender.Eventually(
             () => server.Requests.Count(r => r.QueryValue("watch") is "true" or "1") >= 3,
             "the three informers watching");
+        await LiveExtender.Eventually(() => server.Events.Count >= 1, "the bind's event on the pod");
 
         var called = server.Requests.Select(ToPermission).ToHashSet();
         var granted = Grants(Single("ClusterRole", "kaiwo-scheduler-extender").Root);

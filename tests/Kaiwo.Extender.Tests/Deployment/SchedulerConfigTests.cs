@@ -9,7 +9,7 @@ namespace Kaiwo.Extender.Tests.Deployment;
 
 /// <summary>
 /// The KubeSchedulerConfiguration against the service it calls: the verbs are routes the running extender maps,
-/// the URL is its port, the timeout covers its bind, and the ConfigMap carries the same text.
+/// the URL is its port and the timeout covers its bind.
 /// </summary>
 public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<NamesCluster>
 {
@@ -20,16 +20,6 @@ public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<N
     public static TheoryData<string> Configurations() => new("scheduler-config.yaml", "scheduler-config-https.yaml", "scheduler-config-mtls.yaml");
 
     public static TheoryData<string> HttpsConfigurations() => new("scheduler-config-https.yaml", "scheduler-config-mtls.yaml");
-
-    [Fact]
-    public void ConfigMap_EmbeddedConfiguration_EqualsSchedulerConfigFile()
-    {
-        var configMap = Single("ConfigMap", "kaiwo-scheduler-config");
-
-        var embedded = (string?)configMap.Root["data"]!["scheduler-config.yaml"];
-
-        Assert.Equal(File.ReadAllText(SchedulerConfigFile).ReplaceLineEndings("\n"), embedded);
-    }
 
     [Theory]
     [MemberData(nameof(Configurations))]

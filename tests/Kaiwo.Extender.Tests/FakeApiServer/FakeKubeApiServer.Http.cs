@@ -51,7 +51,7 @@ public sealed partial class FakeKubeApiServer
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         var target = ParseTarget(segments);
         var watch = ParseBool(request.Query["watch"]);
-        var route = RouteOf(request.Method, target, watch);
+        var route = IsEventsPath(segments, request.Method) ? FakeRoute.CreateEvent : RouteOf(request.Method, target, watch);
         var query = request.QueryString.Value is { Length: > 1 } q ? q[1..] : string.Empty;
         lock (_gate)
         {
@@ -73,6 +73,12 @@ public sealed partial class FakeKubeApiServer
         if (segments is ["apis", "kaiwo.ai", ..] && !CrdInstalled)
         {
             await WritePageNotFoundAsync(context);
+            return;
+        }
+
+        if (route == FakeRoute.CreateEvent)
+        {
+            await CreateEventAsync(context, segments[4], body);
             return;
         }
 

@@ -32,4 +32,7 @@ public enum FakeRoute
 
     /// <summary>PATCH /apis/kaiwo.ai/v1alpha2/kaiwoqueues/{name}/status.</summary>
     PatchQueueStatus,
+
+    /// <summary>POST /apis/events.k8s.io/v1/namespaces/{ns}/events.</summary>
+    CreateEvent,
 }
