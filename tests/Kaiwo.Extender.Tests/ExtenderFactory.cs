@@ -10,7 +10,7 @@ namespace Kaiwo.Extender.Tests;
 /// <summary>
 /// The real extender (Program) in memory, configured through its own settings keys, with a fixed clock.
 /// With <c>kestrel</c> it runs on a real Kestrel server on a free loopback port, for what only the server enforces
-/// (the request body limit).
+/// (the request body limit); <c>port</c> picks the port (0: any free one), for a caller that must know it before the start.
 /// </summary>
 public sealed class ExtenderFactory : WebApplicationFactory<Program>
 {
@@ -20,13 +20,13 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
     private readonly IReadOnlyDictionary<string, string?> _settings;
     private readonly bool _fakeTime;
 
-    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true)
+    public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true, int port = 0)
     {
         _settings = settings;
         _fakeTime = fakeTime;
         if (kestrel)
         {
-            UseKestrel(0);
+            UseKestrel(port);
         }
     }
 

@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Text;
+using Kaiwo.EndToEnd;
+
+// The end-to-end benchmark: a real kube-scheduler placing the same pods on the same nodes twice, once with the
+// project's scheduler-config/ and the extender in live mode, once with no extender, on a fresh control plane each
+// time. Reports pods/s of both, their ratio, and the CPU each process spent. See benchmarks/README.md.
+var options = EndToEndOptions.Parse(args);
+if (options is null)
+{
+    Console.Error.WriteLine(EndToEndOptions.Usage);
+    return 2;
+}
+
+if (Kaiwo.Extender.Tests.RealCluster.ControlPlaneBinaries.Missing is { } missing)
+{
+    Console.Error.WriteLine($"the real control plane cannot run here: {missing}");
+    return 1;
+}
+
+if (!File.Exists(options.ExtenderAssembly))
+{
+    Console.Error.WriteLine($"--extender {options.ExtenderAssembly}: no such file; build it first (dotnet build -c Release src/Kaiwo.Extender)");
+    return 1;
+}
+
+var results = new List<RunResult>();
+for (var round = 1; round <= options.Rounds; round++)
+{
+    foreach (var withExtender in new[] { false, true })
+    {
+        Console.Error.WriteLine($"round {round}: {(withExtender ? "with the extender" : "no extender")}, {options.Pods} pods on {options.Nodes} nodes");
+        var result = await SchedulerRun.RunAsync(options, withExtender, round);
+        Console.Error.WriteLine($"  {result.PodsPerSecond:0.0} pods/s");
+        results.Add(result);
+    }
+}
+
+var report = Report.Markdown(options, results);
+Console.WriteLine(report);
+if (options.Output is { } output)
+{
+    await File.WriteAllTextAsync(output, report, Encoding.UTF8);
+    Console.Error.WriteLine($"report written to {output}");
+}
+
+return results.All(r => r.Complete) ? 0 : 1;
+
+namespace Kaiwo.EndToEnd
+{
+    /// <summary>The benchmark's settings, from the command line.</summary>
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig)
+    {
+        public const string Usage = """
+            usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
+                                  [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
+                                  [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
+            """;
+
+        public static EndToEndOptions? Parse(string[] args)
+        {
+            var root = RepositoryRoot();
+            var values = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["--nodes"] = "200",
+                ["--pods"] = "1000",
+                ["--fraction"] = "0.25",
+                ["--rounds"] = "1",
+                ["--extender"] = Path.Combine(root, "src", "Kaiwo.Extender", "bin", "Release", "net10.0", "Kaiwo.Extender.dll"),
+                ["--scheduler-config"] = Path.Combine(root, "scheduler-config", "scheduler-config.yaml"),
+            };
+            for (var i = 0; i < args.Length; i += 2)
+            {
+                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] == "--out"))
+                {
+                    Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'");
+                    return null;
+                }
+
+                values[args[i]] = args[i + 1];
+            }
+
+            if (!int.TryParse(values["--nodes"], CultureInfo.InvariantCulture, out var nodes) || nodes is < 1 or > 5000 ||
+                !int.TryParse(values["--pods"], CultureInfo.InvariantCulture, out var pods) || pods is < 1 or > 100_000 ||
+                !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20)
+            {
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20");
+                return null;
+            }
+
+            return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
+                values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]));
+        }
+
+        private static string RepositoryRoot()
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "SchedulerExtender.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+
+            return Directory.GetCurrentDirectory();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text;
+
+namespace Kaiwo.EndToEnd;
+
+/// <summary>The runs as a Markdown report: one row a run, then the ratio of each round.</summary>
+internal static class Report
+{
+    private static readonly string[] Processes = ["extender", "kube-scheduler", "kube-apiserver", "etcd"];
+
+    public static string Markdown(EndToEndOptions options, IReadOnlyList<RunResult> results)
+    {
+        var text = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        text.AppendLine(c, $"# End to end: a real kube-scheduler v1.26.1 placing {options.Pods} pods (kaiwo.ai/gpu-fraction {options.Fraction}) on {options.Nodes} MI300X nodes");
+        text.AppendLine();
+        text.AppendLine(c, $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+        text.AppendLine("Each run on a fresh control plane; time from the first pod created to the first list (polled every 100 ms) that shows all of them bound; CPU from /proc over that time.");
+        text.AppendLine();
+        text.AppendLine("| round | extender | bound | records | seconds | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var run in results)
+        {
+            text.Append(c, $"| {run.Round} | {(run.WithExtender ? "yes" : "no")} | {run.Bound}/{run.Pods} | {(run.WithExtender ? run.WithRecord.ToString(c) : "-")} | {run.Elapsed.TotalSeconds:0.00} | {run.PodsPerSecond:0.0} |");
+            foreach (var process in Processes)
+            {
+                text.Append(run.Cpu.TryGetValue(process, out var cpu) ? string.Create(c, $" {cpu.TotalSeconds:0.00} |") : " - |");
+            }
+
+            text.AppendLine(run.Cpu.TryGetValue("extender", out var own) ? string.Create(c, $" {own.TotalMilliseconds / run.Bound:0.00} |") : " - |");
+        }
+
+        text.AppendLine();
+        text.AppendLine("| round | pods/s with ÷ without the extender |");
+        text.AppendLine("|---|---|");
+        foreach (var round in results.GroupBy(r => r.Round))
+        {
+            var without = round.Single(r => !r.WithExtender);
+            var with = round.Single(r => r.WithExtender);
+            text.AppendLine(c, $"| {round.Key} | {with.PodsPerSecond / without.PodsPerSecond:0.00} |");
+        }
+
+        return text.ToString();
+    }
+}

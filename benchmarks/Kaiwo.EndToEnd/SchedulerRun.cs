@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Globalization;
+using k8s;
+using k8s.Models;
+using Kaiwo.Extender.Tests.RealCluster;
+
+namespace Kaiwo.EndToEnd;
+
+/// <summary>What one run measured.</summary>
+internal sealed record RunResult(
+    int Round,
+    bool WithExtender,
+    int Pods,
+    int Bound,
+    int WithRecord,
+    TimeSpan Elapsed,
+    IReadOnlyDictionary<string, TimeSpan> Cpu)
+{
+    /// <summary>Pods placed per second, from the first pod created to the last one bound.</summary>
+    public double PodsPerSecond => Bound / Elapsed.TotalSeconds;
+
+    /// <summary>Every pod bound, and with the extender every pod carrying its allocation record.</summary>
+    public bool Complete => Bound == Pods && (!WithExtender || WithRecord == Pods);
+}
+
+/// <summary>
+/// One run on a fresh control plane: nodes created and marked Ready, the extender (when asked) started in live mode as
+/// its own process, kube-scheduler started with the configuration, then every pod created at once and timed until
+/// a list shows all of them bound. CPU is read from /proc for each process over the placement alone.
+/// </summary>
+internal static class SchedulerRun
+{
+    private static readonly TimeSpan PlacementTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    public static async Task<RunResult> RunAsync(EndToEndOptions options, bool withExtender, int round)
+    {
+        await using var controlPlane = await ControlPlane.StartAsync();
+        await Parallel.ForEachAsync(Enumerable.Range(0, options.Nodes), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (i, _) => await controlPlane.CreateReadyNodeAsync(ControlPlane.Mi300XNode($"gpu-node-{i:D4}")));
+
+        using var extender = withExtender ? await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane) : null;
+        var configuration = File.ReadAllText(options.SchedulerConfig);
+        configuration = extender is null ? WithoutExtenders(configuration) : extender.Configure(configuration);
+        await controlPlane.StartSchedulerAsync(configuration);
+
+        var processes = new Dictionary<string, int>(controlPlane.ProcessIds, StringComparer.Ordinal);
+        if (extender is not null)
+        {
+            processes["extender"] = extender.ProcessId;
+        }
+
+        var cpuBefore = ProcessCpu.Read(processes);
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, options.Pods), new ParallelOptions { MaxDegreeOfParallelism = 16 },
+            async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"bench-{i:D5}", options.Fraction), "default", cancellationToken: cancel));
+        var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods);
+        var elapsed = clock.Elapsed;
+        var cpuAfter = ProcessCpu.Read(processes);
+
+        var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
+        var withRecord = pods.Items.Count(p => p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
+
+        var cpu = processes.Keys.ToDictionary(name => name, name => cpuAfter[name] - cpuBefore[name], StringComparer.Ordinal);
+        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu);
+    }
+
+    /// <summary>The same configuration with its <c>extenders:</c> section (the last one of the file) left out.</summary>
+    private static string WithoutExtenders(string configuration)
+    {
+        var lines = configuration.Split('\n');
+        var at = Array.FindIndex(lines, line => line.StartsWith("extenders:", StringComparison.Ordinal));
+        if (at < 0)
+        {
+            throw new InvalidOperationException("the scheduler configuration has no top-level 'extenders:' section to leave out");
+        }
+
+        var rest = lines.Skip(at + 1).Where(line => line.Length > 0 && line[0] != ' ' && line[0] != '-' && line[0] != '#');
+        if (rest.Any())
+        {
+            throw new InvalidOperationException($"'extenders:' is not the last section of the scheduler configuration (then: {rest.First()})");
+        }
+
+        return string.Join('\n', lines.Take(at)) + "\n";
+    }
+
+    /// <summary>
+    /// Lists the pods every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
+    /// <paramref name="expected"/> of them are bound or the timeout passes; the time of the first list that shows
+    /// them all bound ends the run.
+    /// </summary>
+    private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var pods = await client.CoreV1.ListNamespacedPodAsync("default", resourceVersion: "0");
+            var bound = pods.Items.Count(p => p.Spec.NodeName is not null);
+            if (bound >= expected || deadline.Elapsed > PlacementTimeout)
+            {
+                return bound;
+            }
+
+            await Task.Delay(PollInterval);
+        }
+    }
+
+    private static V1Pod Pod(string name, string fraction) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Pod",
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Annotations = new Dictionary<string, string> { ["kaiwo.ai/gpu-fraction"] = fraction } },
+        Spec = new V1PodSpec
+        {
+            SchedulerName = "kaiwo-scheduler",
+            Containers = [new V1Container { Name = "main", Image = "rocm/pytorch" }],
+        },
+    };
+}
+
+/// <summary>The extender as its own process in live mode against the control plane, as the Deployment runs it.</summary>
+internal sealed class ExtenderProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly int _port;
+
+    private ExtenderProcess(Process process, int port)
+    {
+        _process = process;
+        _port = port;
+    }
+
+    public int ProcessId => _process.Id;
+
+    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane)
+    {
+        var port = ControlPlane.FreePort();
+        var log = Path.Combine(controlPlane.Directory, "logs", "extender.log");
+        var start = new ProcessStartInfo("bash")
+        {
+            ArgumentList =
+            {
+                "-c",
+                $"exec dotnet \"{assembly}\" --Extender:Mode live --Kubernetes:Kubeconfig \"{controlPlane.Kubeconfig}\" " +
+                $"--Urls http://127.0.0.1:{port} >>\"{log}\" 2>&1",
+            },
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("the extender did not start");
+        var extender = new ExtenderProcess(process, port);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the extender exited with {process.ExitCode}; see {log}");
+            }
+
+            try
+            {
+                using var ready = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/readyz"));
+                if (ready.IsSuccessStatusCode)
+                {
+                    return extender;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+            catch (TaskCanceledException)
+            {
+                // Listening but slow to answer.
+            }
+
+            await Task.Delay(100);
+        }
+
+        extender.Dispose();
+        throw new TimeoutException($"the extender did not become ready; see {log}");
+    }
+
+    /// <summary>The scheduler configuration pointed at this extender, nothing else changed.</summary>
+    public string Configure(string configuration)
+    {
+        const string shipped = "http://127.0.0.1:8888";
+        return configuration.Contains(shipped, StringComparison.Ordinal)
+            ? configuration.Replace(shipped, $"http://127.0.0.1:{_port.ToString(CultureInfo.InvariantCulture)}", StringComparison.Ordinal)
+            : throw new InvalidOperationException($"the scheduler configuration does not call the extender at {shipped}");
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+}
+
+/// <summary>CPU time (user + system) of processes, from /proc/PID/stat.</summary>
+internal static class ProcessCpu
+{
+    // USER_HZ: the unit of utime and stime in /proc/PID/stat; 100 on every Linux ABI .NET runs on.
+    private const double TicksPerSecond = 100;
+
+    public static Dictionary<string, TimeSpan> Read(IReadOnlyDictionary<string, int> processes) =>
+        processes.ToDictionary(p => p.Key, p => Read(p.Value), StringComparer.Ordinal);
+
+    private static TimeSpan Read(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / TicksPerSecond);
+    }
+}
