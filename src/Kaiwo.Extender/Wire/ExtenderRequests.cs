@@ -13,6 +13,13 @@ namespace Kaiwo.Extender.Wire;
 /// </summary>
 internal static class ExtenderRequests
 {
+    /// <summary>For callers with no document to keep alive (benchmarks, tools): reads a parsed copy of the body.</summary>
+    public static ExtenderArgs ReadArgs(byte[] utf8Json)
+    {
+        var reader = new Utf8JsonReader(utf8Json);
+        return ReadArgs(JsonElement.ParseValue(ref reader));
+    }
+
     public static ExtenderArgs ReadArgs(JsonElement body)
     {
         ObjectJson.ExpectObject(body, "$", "an ExtenderArgs object");
