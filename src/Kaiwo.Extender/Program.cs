@@ -23,7 +23,7 @@ builder.Services.AddSingleton<IValidateOptions<KubernetesOptions>, ExtenderOptio
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.ToPipelineOptions());
 builder.Services.AddSingleton(sp => new SchedulingPipeline(sp.GetRequiredService<PipelineOptions>()));
-builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<PipelineOptions>().Requests));
+builder.Services.AddSingleton(sp => new ClusterState(sp.GetRequiredService<PipelineOptions>().Requests, sp.GetRequiredService<PipelineOptions>().Placement));
 builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.PendingPodCapacity));
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();

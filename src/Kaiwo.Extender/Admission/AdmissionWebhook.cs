@@ -175,11 +175,11 @@ internal static partial class AdmissionWebhook
     }
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Information, Message = "Admission of {Namespace}/{Pod}: a GPU pod, {Operations} patch operations")]
-    private static partial void LogPatched(ILogger logger, string @namespace, string pod, int operations);
+    private static partial void LogPatched(ILogger logger, LogText @namespace, LogText pod, int operations);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "Admission of {Namespace}/{Pod} refused: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string @namespace, string pod, string reason);
+    private static partial void LogRefused(ILogger logger, LogText @namespace, LogText pod, LogText reason);
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Debug, Message = "Admission of {Namespace}/{Pod}: not a GPU pod, unchanged")]
-    private static partial void LogNotGpuPod(ILogger logger, string @namespace, string pod);
+    private static partial void LogNotGpuPod(ILogger logger, LogText @namespace, LogText pod);
 }

@@ -62,7 +62,7 @@ internal sealed record PodDecision
 
 /// <summary>
 /// The pod defaults of the admission webhook, as a pure function of the pod: a pod that asks for GPUs through kaiwo's
-/// annotations is sent to the kaiwo scheduler and given <c>ROCR_VISIBLE_DEVICES</c> and <c>HIP_VISIBLE_DEVICES</c> from
+/// annotations is sent to the kaiwo scheduler and given <c>ROCR_VISIBLE_DEVICES</c> from
 /// the <c>kaiwo.ai/visible-devices</c> annotation the extender writes at bind (the downward API resolves it when the
 /// containers start, after the bind). Bad values are refused with the messages of <see cref="GpuRequestParser"/>, the
 /// ones filter gives. Whether the namespace takes part is not decided here: the MutatingWebhookConfiguration's
@@ -71,8 +71,12 @@ internal sealed record PodDecision
 /// </summary>
 internal sealed class PodMutator
 {
-    /// <summary>The variables set in every container, in this order.</summary>
-    public static readonly IReadOnlyList<string> DeviceVariables = ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"];
+    /// <summary>
+    /// The variable set in every container. Only this one: the record's device ids are the node's, and ROCr narrows
+    /// the GPUs to them; HIP then numbers the devices it is left with from 0, so a <c>HIP_VISIBLE_DEVICES</c> with the
+    /// same node-level ids would name devices that are not there and hide the GPUs.
+    /// </summary>
+    public const string DeviceVariable = "ROCR_VISIBLE_DEVICES";
 
     /// <summary>The downward API field the variables come from.</summary>
     public static readonly string VisibleDevicesFieldPath = $"metadata.annotations['{WellKnown.VisibleDevicesAnnotation}']";
@@ -131,8 +135,8 @@ internal sealed class PodMutator
             patch.Add(new JsonPatchOperation("add", "/spec/schedulerName", JsonValue.Create(_schedulerName)));
         }
 
-        AddDeviceVariables(patch, spec, "initContainers");
-        AddDeviceVariables(patch, spec, "containers");
+        AddDeviceVariable(patch, spec, "initContainers");
+        AddDeviceVariable(patch, spec, "containers");
         return new PodDecision { Verdict = PodVerdict.GpuPod, Patch = patch };
     }
 
@@ -145,14 +149,15 @@ internal sealed class PodMutator
             key.StartsWith(GpuAnnotationPrefix, StringComparison.Ordinal) || string.Equals(key, WellKnown.PlacementAnnotation, StringComparison.Ordinal));
 
     /// <summary>
-    /// Adds the variables a container does not define yet. A container without <c>env</c> gets the whole array (a
-    /// JSON patch cannot append to an array that is not there); one with <c>env</c> gets each variable appended with
+    /// Adds the variable to each container that does not define it yet. A container without <c>env</c> gets the whole
+    /// array (a JSON patch cannot append to an array that is not there); one with <c>env</c> gets it appended with
     /// <c>/-</c>, after its own. Only the names of <c>env</c> entries are read.
     /// </summary>
-    /// <exception cref="JsonException">The containers or their env are not arrays of objects.</exception>
-    private static void AddDeviceVariables(List<JsonPatchOperation> patch, JsonElement spec, string field)
+    /// <exception cref="JsonException">A container's env is not an array.</exception>
+    private static void AddDeviceVariable(List<JsonPatchOperation> patch, JsonElement spec, string field)
     {
-        if (!spec.TryGetProperty(field, out var containers) || containers.ValueKind == JsonValueKind.Null)
+        // ObjectJson.ReadPod has checked that the containers are an array (or null) of objects (or nulls).
+        if (!spec.TryGetProperty(field, out var containers) || containers.ValueKind != JsonValueKind.Array)
         {
             return;
         }
@@ -161,36 +166,29 @@ internal sealed class PodMutator
         {
             var container = containers[i];
             var env = container.ValueKind == JsonValueKind.Object && container.TryGetProperty("env", out var e) && e.ValueKind != JsonValueKind.Null ? e : (JsonElement?)null;
-            if (env is { ValueKind: not JsonValueKind.Array } notArray)
-            {
-                throw new JsonException($"$.request.object.spec.{field}[{i}].env: expected an array of EnvVar objects, got {ObjectJson.Describe(notArray)}");
-            }
-
-            var names = env is { } list
-                ? list.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null).ToHashSet(StringComparer.Ordinal)
-                : [];
-            var missing = DeviceVariables.Where(name => !names.Contains(name)).ToList();
-            if (missing.Count == 0)
-            {
-                continue;
-            }
-
             if (env is null)
             {
-                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray([.. missing.Select(DeviceVariable)])));
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray(DeviceVariableFromRecord())));
                 continue;
             }
 
-            foreach (var name in missing)
+            if (env.Value.ValueKind != JsonValueKind.Array)
             {
-                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariable(name)));
+                throw new JsonException($"$.request.object.spec.{field}[{i}].env: expected an array of EnvVar objects, got {ObjectJson.Describe(env.Value)}");
+            }
+
+            var defined = env.Value.EnumerateArray().Any(v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("name", out var n)
+                && n.ValueKind == JsonValueKind.String && string.Equals(n.GetString(), DeviceVariable, StringComparison.Ordinal));
+            if (!defined)
+            {
+                patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariableFromRecord()));
             }
         }
     }
 
-    private static JsonNode DeviceVariable(string name) => new JsonObject
+    private static JsonObject DeviceVariableFromRecord() => new JsonObject
     {
-        ["name"] = name,
+        ["name"] = DeviceVariable,
         ["valueFrom"] = new JsonObject
         {
             ["fieldRef"] = new JsonObject

@@ -38,6 +38,12 @@ internal sealed class ExtenderMetrics : IDisposable
             () => state.Nodes().Where(n => n.Usage.Inventory.HasGpus).Select(n => new Measurement<double>(n.Usage.UsedFraction(), new KeyValuePair<string, object?>("node", n.Name))),
             unit: "1",
             description: "Share of a node's GPU capacity allocated, 0 to 1.");
+        // Exposed as kaiwo_gpu_conflicts (a gauge: no _total; the unit in braces adds no suffix). Alerts use that name.
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.conflicts",
+            () => state.ConflictedGpuCount,
+            unit: "{gpu}",
+            description: "GPUs whose pods' allocation records do not fit them (over-claimed compute or memory, a partition claimed twice, a GPU the node lacks); they take no new pods.");
         _meter.CreateObservableGauge(
             "kaiwo.pods.assumed",
             () => state.AssumedCount,

@@ -49,7 +49,7 @@ internal sealed class SchedulingOptions
     /// <summary>How old a node's <c>kaiwo.ai/gpu-utilization</c> may be and still count.</summary>
     public TimeSpan MaxUtilizationAge { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Per-stage switches and weights, by stage name.</summary>
+    /// <summary>Per-score switches and weights, by stage name; the checks (request, queue, fit) always run.</summary>
     public Dictionary<string, StageOptions> Stages { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The queue of pods without a <c>kaiwo.ai/queue</c> label (made up, without limits, if no KaiwoQueue has the name).</summary>
@@ -170,18 +170,8 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
             problems.Add($"{SchedulingOptions.Section}:MaxUtilizationAge is {options.MaxUtilizationAge}; it must be positive");
         }
 
-        foreach (var (stage, settings) in options.Stages)
-        {
-            if (!SchedulingPipeline.StageNames.Contains(stage, StringComparer.OrdinalIgnoreCase))
-            {
-                problems.Add($"{SchedulingOptions.Section}:Stages:{stage} is not a stage; stages are {string.Join(", ", SchedulingPipeline.StageNames)}");
-            }
-
-            if (settings.Weight is < 0 or > 100)
-            {
-                problems.Add($"{SchedulingOptions.Section}:Stages:{stage}:Weight is {settings.Weight}; it must be from 0 to 100");
-            }
-        }
+        // The checks (request, queue, fit) cannot be switched off or weighed: a setting that tries stops the start.
+        problems.AddRange(SchedulingPipeline.StageSettingProblems(options.Stages).Select(p => $"{SchedulingOptions.Section}:Stages:{p}"));
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }

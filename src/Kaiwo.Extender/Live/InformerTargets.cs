@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
@@ -120,7 +121,7 @@ internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> l
     }
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "{Warning}")]
-    private static partial void LogRecordWarning(ILogger logger, string warning);
+    private static partial void LogRecordWarning(ILogger logger, LogText warning);
 }
 
 /// <summary>

@@ -6,14 +6,13 @@ using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
-using Polly;
 
 namespace Kaiwo.Extender.Live;
 
 /// <summary>
 /// Live bind: reserve the devices in memory (held as assumed until the watch shows the pod bound), write the
-/// allocation record on the pod, then create the Binding. Every call goes through the resilience pipeline and the
-/// whole bind stays within <see cref="KubernetesOptions.BindTimeout"/>. When the record is written but the Binding
+/// allocation record on the pod, then create the Binding. Both calls and all their retries share one deadline,
+/// <see cref="KubernetesOptions.BindTimeout"/> (<see cref="ApiResilience"/>). When the record is written but the Binding
 /// fails, the reservation is released: a record on an unbound pod holds nothing.
 /// </summary>
 internal sealed partial class LiveBinder : IPodBinder
@@ -24,7 +23,7 @@ internal sealed partial class LiveBinder : IPodBinder
     private readonly KubernetesOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<LiveBinder> _log;
-    private readonly ResiliencePipeline _resilience;
+    private readonly ApiResilience _resilience;
     private long _retries;
     private long _conflicts;
 
@@ -39,7 +38,7 @@ internal sealed partial class LiveBinder : IPodBinder
         _options = options.Value;
         _time = time;
         _log = log;
-        _resilience = ApiResilience.Create(_options, time, reason =>
+        _resilience = new ApiResilience(_options, time, reason =>
         {
             Interlocked.Increment(ref _retries);
             LogRetry(_log, reason);
@@ -70,6 +69,8 @@ internal sealed partial class LiveBinder : IPodBinder
         var allocation = reserved.Allocation;
         try
         {
+            // One deadline for the record patch, the Binding and every retry of both: the bind answers in time.
+            var calls = new List<Func<CancellationToken, Task>>(2);
             if (allocation is not null)
             {
                 var annotations = new Dictionary<string, string?>
@@ -77,14 +78,11 @@ internal sealed partial class LiveBinder : IPodBinder
                     [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation),
                     [WellKnown.VisibleDevicesAnnotation] = allocation.VisibleDevices,
                 };
-                await _resilience.ExecuteAsync(
-                    async ct => await _api.PatchPodAnnotationsAsync(pod.Namespace, pod.Name, annotations, ct).ConfigureAwait(false),
-                    cancellationToken).ConfigureAwait(false);
+                calls.Add(ct => _api.PatchPodAnnotationsAsync(pod.Namespace, pod.Name, annotations, ct));
             }
 
-            await _resilience.ExecuteAsync(
-                async ct => await BindOrConfirmAsync(pod, nodeName, ct).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
+            calls.Add(ct => BindOrConfirmAsync(pod, nodeName, ct));
+            await _resilience.RunAsync(calls, cancellationToken).ConfigureAwait(false);
             LogBound(_log, pod.Key, nodeName, allocation?.VisibleDevices ?? "none");
             return new BindOutcome(null, allocation?.VisibleDevices);
         }
@@ -121,17 +119,18 @@ internal sealed partial class LiveBinder : IPodBinder
 
     private static string Describe(Exception ex) => ex switch
     {
+        ApiDeadlineException deadline => deadline.Message,
         KubernetesApiException api => $"{api.StatusCode} {api.Reason}: {api.ApiMessage}",
         Polly.Timeout.TimeoutRejectedException => "the API server did not answer in time",
         _ => ex.Message,
     };
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Bound {Pod} to {Node} through the API server, devices {Devices}")]
-    private static partial void LogBound(ILogger logger, string pod, string node, string devices);
+    private static partial void LogBound(ILogger logger, LogText pod, LogText node, LogText devices);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Bind of {Pod} to {Node} failed, reservation released: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string pod, string node, string reason);
+    private static partial void LogFailed(ILogger logger, LogText pod, LogText node, LogText reason);
 
     [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "Retrying an API call of a bind: {Reason}")]
-    private static partial void LogRetry(ILogger logger, string reason);
+    private static partial void LogRetry(ILogger logger, LogText reason);
 }

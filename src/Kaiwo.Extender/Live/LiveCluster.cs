@@ -87,5 +87,5 @@ internal sealed partial class LiveCluster : BackgroundService
     private static partial void LogReady(ILogger logger, int nodes, int pods);
 
     [LoggerMessage(EventId = 51, Level = LogLevel.Warning, Message = "Assumed pod {Pod} was never seen bound before its expiry; its devices are released")]
-    private static partial void LogAssumedExpired(ILogger logger, string pod);
+    private static partial void LogAssumedExpired(ILogger logger, LogText pod);
 }

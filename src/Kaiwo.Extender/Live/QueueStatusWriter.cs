@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Kaiwo.Extender.Hosting;
 using Kaiwo.Scheduling.Queues;
 using Microsoft.Extensions.Options;
-using Polly;
 
 namespace Kaiwo.Extender.Live;
 
@@ -26,7 +25,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
     private readonly TimeProvider _time;
     private readonly TimeSpan _interval;
     private readonly ILogger<QueueStatusWriter> _log;
-    private readonly ResiliencePipeline _resilience;
+    private readonly ApiResilience _resilience;
 
     // Touched by the writing loop only.
     private readonly Dictionary<string, Written> _written = new(StringComparer.Ordinal);
@@ -39,7 +38,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
         _time = time;
         _interval = options.Value.QueueStatusInterval;
         _log = log;
-        _resilience = ApiResilience.Create(options.Value, time, reason => LogRetry(_log, reason));
+        _resilience = new ApiResilience(options.Value, time, reason => LogRetry(_log, reason));
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -79,9 +78,7 @@ internal sealed partial class QueueStatusWriter : BackgroundService
 
             try
             {
-                await _resilience.ExecuteAsync(
-                    async ct => await _api.PatchQueueStatusAsync(queue.Name, status, ct).ConfigureAwait(false),
-                    cancellationToken).ConfigureAwait(false);
+                await _resilience.RunAsync([ct => _api.PatchQueueStatusAsync(queue.Name, status, ct)], cancellationToken).ConfigureAwait(false);
                 _written[queue.Name] = new Written(text, now);
                 LogWritten(_log, queue.Name, text);
             }
@@ -163,14 +160,14 @@ internal sealed partial class QueueStatusWriter : BackgroundService
     private sealed record Transition(string Status, string Since);
 
     [LoggerMessage(EventId = 70, Level = LogLevel.Debug, Message = "Wrote the status of queue {Queue}: {Status}")]
-    private static partial void LogWritten(ILogger logger, string queue, string status);
+    private static partial void LogWritten(ILogger logger, LogText queue, LogText status);
 
     [LoggerMessage(EventId = 71, Level = LogLevel.Warning, Message = "Writing the status of queue {Queue} failed, trying again on the next tick: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string queue, string reason);
+    private static partial void LogFailed(ILogger logger, LogText queue, LogText reason);
 
     [LoggerMessage(EventId = 72, Level = LogLevel.Debug, Message = "Queue {Queue} is gone from the API server; its status is not written")]
-    private static partial void LogQueueGone(ILogger logger, string queue);
+    private static partial void LogQueueGone(ILogger logger, LogText queue);
 
     [LoggerMessage(EventId = 73, Level = LogLevel.Information, Message = "Retrying a queue status write: {Reason}")]
-    private static partial void LogRetry(ILogger logger, string reason);
+    private static partial void LogRetry(ILogger logger, LogText reason);
 }

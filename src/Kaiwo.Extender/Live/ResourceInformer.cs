@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Kaiwo.Extender.Hosting;
 using Polly;
 using Polly.Retry;
 
@@ -205,16 +206,16 @@ internal sealed partial class ResourceInformer
     }
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Informer {Resource}: first list applied, {Count} objects at resourceVersion {ResourceVersion}")]
-    private static partial void LogSynced(ILogger logger, string resource, int count, string resourceVersion);
+    private static partial void LogSynced(ILogger logger, string resource, int count, LogText resourceVersion);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Informer {Resource}: watch expired ({Message}); listing again")]
-    private static partial void LogExpired(ILogger logger, string resource, string message);
+    private static partial void LogExpired(ILogger logger, string resource, LogText message);
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Informer {Resource}: watch dropped ({Message}); listing again")]
-    private static partial void LogDropped(ILogger logger, string resource, string message);
+    private static partial void LogDropped(ILogger logger, string resource, LogText message);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Informer {Resource}: reconnecting in {Delay}: {Reason}")]
-    private static partial void LogReconnect(ILogger logger, string resource, TimeSpan delay, string reason);
+    private static partial void LogReconnect(ILogger logger, string resource, TimeSpan delay, LogText reason);
 
     [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "Informer {Resource}: not served by the API server; running without them, looking again every {Interval}")]
     private static partial void LogAbsent(ILogger logger, string resource, TimeSpan interval);

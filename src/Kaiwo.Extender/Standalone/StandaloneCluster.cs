@@ -54,5 +54,5 @@ internal sealed partial class StandaloneCluster(
     private static partial void LogLoaded(ILogger logger, string path, int nodes, int pods, int queues);
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "{Warning}")]
-    private static partial void LogRecordWarning(ILogger logger, string warning);
+    private static partial void LogRecordWarning(ILogger logger, LogText warning);
 }

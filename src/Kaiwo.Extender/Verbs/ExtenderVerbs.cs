@@ -227,11 +227,11 @@ internal sealed partial class ExtenderVerbs(
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "{Verb} {Pod} on {Node}: {Outcome}, {Reason}")]
-    private static partial void LogDecision(ILogger logger, string verb, string pod, string node, FitOutcome outcome, string reason);
+    private static partial void LogDecision(ILogger logger, string verb, LogText pod, LogText node, FitOutcome outcome, LogText reason);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Bound {Pod} to {Node}, devices {Devices}")]
-    private static partial void LogBound(ILogger logger, string pod, string node, string devices);
+    private static partial void LogBound(ILogger logger, LogText pod, LogText node, LogText devices);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Bind of {Pod} to {Node} refused: {Reason}")]
-    private static partial void LogBindFailed(ILogger logger, string pod, string node, string reason);
+    private static partial void LogBindFailed(ILogger logger, LogText pod, LogText node, LogText reason);
 }

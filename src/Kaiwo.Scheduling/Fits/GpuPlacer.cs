@@ -38,15 +38,24 @@ public static class GpuPlacer
             return FitResult.Never("no-gpus", $"node has no AMD GPUs (no allocatable {WellKnown.GpuResource}); pod asks for {request.Describe()}");
         }
 
-        if (!node.Conflicts.IsEmpty)
+        if (node.HasConflictOffInventory)
         {
-            return FitResult.Never("record-conflict", $"node takes no new GPU pods until its pods' allocation records fit its GPUs again: {node.Conflicts[0]}");
+            // A record names a GPU the inventory does not have: what the node publishes is not what its pods run on.
+            return FitResult.Never("record-conflict", $"node takes no new GPU pods until its pods' allocation records fit its GPUs again: {node.Conflicts.First(c => NodeUsage.IndexOf(inventory, c.Gpu) < 0)}");
         }
 
-        return request.Kind == GpuAskKind.Whole
+        var fit = request.Kind == GpuAskKind.Whole
             ? FitWhole(node, request.WholeCount, request.Placement, AllocationKind.Whole, request.Isolation)
             : FitShared(node, request, options);
+        return fit.Outcome == FitOutcome.FullNow && !node.Conflicts.IsEmpty ? WithConflicts(fit, node) : fit;
     }
+
+    /// <summary>
+    /// A GPU in conflict takes no new pods (placement treats it as full) until its records fit again; when the pod
+    /// does not fit for that, the reason says so, with the conflict.
+    /// </summary>
+    private static FitResult WithConflicts(FitResult full, NodeUsage node) =>
+        FitResult.Full("record-conflict", $"{full.Reason}; GPUs in conflict take no new pods until their records fit: {string.Join("; ", node.Conflicts)}");
 
     private static FitResult FitShared(NodeUsage node, GpuRequest request, PlacementOptions options)
     {
@@ -84,6 +93,11 @@ public static class GpuPlacer
             }
 
             anyPossible = true;
+            if (node.IsConflicted(i))
+            {
+                continue;
+            }
+
             var option = gpu.IsPartitioned
                 ? PartitionOption(node, i, compute, memory, request.Placement)
                 : request.Exclusive
@@ -297,7 +311,7 @@ public static class GpuPlacer
         var totalFree = 0;
         for (var i = 0; i < gpus.Count; i++)
         {
-            free[i] = FreeMask(gpus[i], node.Gpus[i]);
+            free[i] = node.IsConflicted(i) ? 0 : FreeMask(gpus[i], node.Gpus[i]);
             freeCount[i] = BitOperations.PopCount(free[i]);
             totalFree += freeCount[i];
         }
@@ -441,7 +455,7 @@ public static class GpuPlacer
             var i = NodeUsage.IndexOf(node.Inventory, grant.Index);
             var gpu = gpus[i];
             var before = NodeUsage.UsedMilli(gpu, node.Gpus[i]);
-            var after = NodeUsage.UsedMilli(gpu, NodeUsage.Add(node.Gpus[i], gpu, grant, allocation.Kind, null, string.Empty));
+            var after = NodeUsage.UsedMilli(gpu, NodeUsage.Add(node.Gpus[i], gpu, grant, allocation.Kind, allocation.Isolation));
             usedAfter += after - before;
             touchedAfter += after;
             numaNodes |= 1UL << Math.Min(63, gpu.NumaNode);
@@ -489,7 +503,7 @@ public static class GpuPlacer
         var bestScore = int.MinValue;
         for (var i = 0; i < gpus.Count; i++)
         {
-            if (request.Isolation == GpuIsolation.Xcd && !gpus[i].IsPartitioned)
+            if ((request.Isolation == GpuIsolation.Xcd && !gpus[i].IsPartitioned) || node.IsConflicted(i))
             {
                 continue;
             }
@@ -500,6 +514,11 @@ public static class GpuPlacer
                 bestScore = score;
                 bestIndex = i;
             }
+        }
+
+        if (bestIndex < 0)
+        {
+            return $"pod asks {request.Describe()}; every GPU that could take it is in conflict";
         }
 
         var gpu = gpus[bestIndex];

@@ -14,7 +14,11 @@ public sealed record PipelineOptions
     /// <summary>How old a node's live utilization annotation may be and still count.</summary>
     public TimeSpan MaxUtilizationAge { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Per-stage switches and weights, by stage name ("request", "queue", "fit", "packing", "topology", "load").</summary>
+    /// <summary>
+    /// Per-score switches and weights, by stage name ("packing", "topology", "load"). The checks ("request", "queue",
+    /// "fit") always run: naming one here with <c>Enabled: false</c> or a weight is refused (see
+    /// <see cref="SchedulingPipeline.StageSettingProblems"/>).
+    /// </summary>
     public IReadOnlyDictionary<string, StageOptions> Stages { get; init; } = new Dictionary<string, StageOptions>();
 }
 
@@ -28,6 +32,7 @@ public sealed record PodEvaluation(PodContext Context, FitResult? Refusal)
 /// <summary>
 /// The scheduling pipeline: a short list of named stages, registered in <see cref="Register"/>. Pod checks run once
 /// per request, node checks per candidate node, and the scores of the nodes that fit make one 0..10 integer.
+/// The checks are what keeps a GPU from being double-booked, so they always run; only scores are configurable.
 /// </summary>
 public sealed class SchedulingPipeline
 {
@@ -41,11 +46,16 @@ public sealed class SchedulingPipeline
     public SchedulingPipeline(PipelineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (StageSettingProblems(options.Stages) is [var first, ..])
+        {
+            throw new ArgumentException(first, nameof(options));
+        }
+
         _requestOptions = options.Requests;
         var (podChecks, nodeChecks, scores) = Register(options);
         bool On(string name) => !options.Stages.TryGetValue(name, out var s) || s.Enabled;
-        _podChecks = [.. podChecks.Where(c => On(c.Name))];
-        _nodeChecks = [.. nodeChecks.Where(c => On(c.Name))];
+        _podChecks = podChecks;
+        _nodeChecks = nodeChecks;
         _scores = [.. scores.Where(s => On(s.Name))
             .Select(s => (s, options.Stages.TryGetValue(s.Name, out var o) && o.Weight is { } w ? w : s.DefaultWeight))
             .Where(p => p.Item2 > 0)];
@@ -53,6 +63,48 @@ public sealed class SchedulingPipeline
 
     /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
     public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
+
+    /// <summary>The correctness checks (request, queue, fit), which always run.</summary>
+    public static IReadOnlyList<string> CheckNames { get; } = CheckNamesOf(new PipelineOptions());
+
+    /// <summary>The scores, which configuration may switch off and weigh.</summary>
+    public static IReadOnlyList<string> ScoreNames { get; } = [.. StageNames.Except(CheckNames, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// What is wrong with per-stage settings, one message per setting, each naming it by its key under
+    /// <c>Stages</c> ("fit:Enabled"): an unknown stage, a check switched off or weighed (checks are not optional and
+    /// have no weight), a weight outside 0..100.
+    /// </summary>
+    public static IReadOnlyList<string> StageSettingProblems(IReadOnlyDictionary<string, StageOptions> stages)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        var problems = new List<string>();
+        foreach (var (stage, settings) in stages)
+        {
+            if (CheckNames.Contains(stage, StringComparer.OrdinalIgnoreCase))
+            {
+                if (!settings.Enabled)
+                {
+                    problems.Add($"{stage}:Enabled is false; {stage} is a correctness check ({string.Join(", ", CheckNames)}) and always runs: only the scores ({string.Join(", ", ScoreNames)}) can be switched off");
+                }
+
+                if (settings.Weight is not null)
+                {
+                    problems.Add($"{stage}:Weight is {settings.Weight}; {stage} is a check, not a score: only the scores ({string.Join(", ", ScoreNames)}) have weights");
+                }
+            }
+            else if (!ScoreNames.Contains(stage, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"{stage} is not a stage; stages are {string.Join(", ", StageNames)}");
+            }
+            else if (settings.Weight is < 0 or > 100)
+            {
+                problems.Add($"{stage}:Weight is {settings.Weight}; it must be from 0 to 100");
+            }
+        }
+
+        return problems;
+    }
 
     /// <summary>
     /// The one place stages are registered. A new check or score is one class and one line here.
@@ -63,6 +115,12 @@ public sealed class SchedulingPipeline
         [new GpuFitCheck(options.Placement)],
         [new PackingScore(), new TopologyScore(), new LoadScore(options.MaxUtilizationAge)]
     );
+
+    private static IReadOnlyList<string> CheckNamesOf(PipelineOptions options)
+    {
+        var (p, n, _) = Register(options);
+        return [.. p.Select(x => x.Name), .. n.Select(x => x.Name)];
+    }
 
     private static IReadOnlyList<string> StageNamesOf(PipelineOptions options)
     {

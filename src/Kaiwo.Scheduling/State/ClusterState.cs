@@ -41,7 +41,7 @@ public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAlloc
 /// Readers take immutable <see cref="NodeUsage"/> snapshots without locks. Writers lock the pod, then the node
 /// (always in that order), so concurrent binds never over-allocate and a pod is never bound twice.
 /// </summary>
-public sealed class ClusterState(RequestOptions requests)
+public sealed class ClusterState(RequestOptions requests, PlacementOptions placement)
 {
     private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
@@ -53,9 +53,17 @@ public sealed class ClusterState(RequestOptions requests)
     public long Version => Interlocked.Read(ref _version);
 
     public ClusterState()
-        : this(new RequestOptions())
+        : this(new RequestOptions(), new PlacementOptions())
     {
     }
+
+    public ClusterState(RequestOptions requests)
+        : this(requests, new PlacementOptions())
+    {
+    }
+
+    /// <summary>GPUs whose pods' records do not fit them, over all nodes: what the conflicts gauge reports.</summary>
+    public int ConflictedGpuCount => _nodes.Values.Sum(n => n.Current.Usage.Conflicts.Count);
 
     public int NodeCount => _nodes.Count;
 
@@ -81,7 +89,7 @@ public sealed class ClusterState(RequestOptions requests)
 
         var inventory = InventoryReader.Read(facts);
 
-        var entry = new NodeEntry(facts, NodeUsage.Create(inventory));
+        var entry = new NodeEntry(facts, NodeUsage.Create(inventory, placement.TimeSlicingCapacityMilli));
         if (!_nodes.TryAdd(facts.Name, entry))
         {
             UpsertNode(facts);
@@ -181,7 +189,7 @@ public sealed class ClusterState(RequestOptions requests)
             }
 
             SetHold(entry, hold, pod.NodeName);
-            return warning;
+            return warning ?? ConflictWarning(pod);
         }
     }
 
@@ -249,6 +257,20 @@ public sealed class ClusterState(RequestOptions requests)
 
         victim = null;
         return false;
+    }
+
+    /// <summary>A warning when the pod's record puts a GPU of its node in conflict, so that the log says so once.</summary>
+    private string? ConflictWarning(PodFacts pod)
+    {
+        if (pod.NodeName is null || !_nodes.TryGetValue(pod.NodeName, out var node))
+        {
+            return null;
+        }
+
+        var conflicts = node.Current.Usage.Conflicts.Where(c => c.Pods.Contains(pod.Key)).ToList();
+        return conflicts.Count == 0
+            ? null
+            : $"pod {pod.Key}: its allocation record does not fit node {pod.NodeName}; the GPU takes no new pods until it does: {string.Join("; ", conflicts)}";
     }
 
     /// <summary>Forgets a pod and frees its devices at once.</summary>

@@ -26,7 +26,7 @@ public sealed record InspectNode(
     string Name,
     string InventorySource,
     string? InventoryError,
-    IReadOnlyList<string> Conflicts,
+    IReadOnlyList<GpuConflict> Conflicts,
     int LogicalGpus,
     string Allocated,
     IReadOnlyList<InspectGpu> Gpus);

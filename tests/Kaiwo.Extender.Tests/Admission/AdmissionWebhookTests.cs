@@ -23,7 +23,7 @@ public sealed class AdmissionWebhookTests(AdmissionCluster admission, NamesClust
     private static readonly string[] ReviewKeys = ["apiVersion", "kind", "response"];
     private static readonly string[] ErrorKeys = ["Error"];
     private static readonly string[] AllowedKeys = ["uid", "allowed"];
-    private static readonly string[] DeviceVariables = ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"];
+    private static readonly string[] DeviceVariables = ["ROCR_VISIBLE_DEVICES"];
 
     /// <summary>
     /// A pod of a Deployment's ReplicaSet as the API server sends it to a mutating webhook: defaulted, with the service

@@ -49,7 +49,7 @@ public sealed class PodMutatorTests
     }
 
     [Fact]
-    public void Decide_FractionPod_SetsSchedulerNameAndBothVariablesInEveryContainerAndInitContainer()
+    public void Decide_FractionPod_SetsSchedulerNameAndRocrVisibleDevicesInEveryContainerAndInitContainer()
     {
         var pod = Pod(
             """{"kaiwo.ai/gpu-fraction": "0.25"}""",
@@ -66,7 +66,7 @@ public sealed class PodMutatorTests
         {
             foreach (var container in patched["spec"]![field]!.AsArray())
             {
-                AssertJson(DeviceEnv("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"), container!["env"]);
+                AssertJson(DeviceEnv("ROCR_VISIBLE_DEVICES"), container!["env"]);
             }
         }
 
@@ -86,33 +86,18 @@ public sealed class PodMutatorTests
         var decision = Mutator.Decide(pod);
 
         Assert.Equal(
-            ["add /spec/schedulerName", "add /spec/containers/0/env/-", "add /spec/containers/0/env/-"],
+            ["add /spec/schedulerName", "add /spec/containers/0/env/-"],
             decision.Patch.Select(o => $"{o.Op} {o.Path}"));
         var env = Apply(pod, decision)["spec"]!["containers"]![0]!["env"];
-        var expected = DeviceEnv("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES");
+        var expected = DeviceEnv("ROCR_VISIBLE_DEVICES");
         expected.Insert(0, new JsonObject { ["name"] = "NCCL_DEBUG", ["value"] = "INFO" });
         AssertJson(expected, env);
     }
 
     [Fact]
-    public void Decide_ContainerThatSetsRocrVisibleDevices_KeepsItsValueAndAddsOnlyHip()
+    public void Decide_ContainerThatSetsRocrVisibleDevices_KeepsItsValue()
     {
-        var pod = Pod(
-            """{"kaiwo.ai/gpu-fraction": "0.5"}""",
-            """[{"name": "main", "image": "rocm/pytorch", "env": [{"name": "ROCR_VISIBLE_DEVICES", "value": "0"}]}]""");
-
-        var decision = Mutator.Decide(pod);
-
-        var env = Apply(pod, decision)["spec"]!["containers"]![0]!["env"];
-        var expected = DeviceEnv("HIP_VISIBLE_DEVICES");
-        expected.Insert(0, new JsonObject { ["name"] = "ROCR_VISIBLE_DEVICES", ["value"] = "0" });
-        AssertJson(expected, env);
-    }
-
-    [Fact]
-    public void Decide_ContainerThatSetsBothVariables_IsLeftAlone()
-    {
-        var ownEnv = """[{"name": "HIP_VISIBLE_DEVICES", "value": "1"}, {"name": "ROCR_VISIBLE_DEVICES", "value": "0,1"}]""";
+        var ownEnv = """[{"name": "ROCR_VISIBLE_DEVICES", "value": "0,1"}]""";
         var pod = Pod(
             """{"kaiwo.ai/gpu-fraction": "0.5"}""",
             $$"""[{"name": "main", "image": "rocm/pytorch", "env": {{ownEnv}}}, {"name": "side", "image": "busybox:1.36"}]""");
@@ -122,6 +107,45 @@ public sealed class PodMutatorTests
         Assert.DoesNotContain(decision.Patch, o => o.Path.StartsWith("/spec/containers/0/", StringComparison.Ordinal));
         AssertJson(JsonNode.Parse(ownEnv), Apply(pod, decision)["spec"]!["containers"]![0]!["env"]);
         Assert.Contains(decision.Patch, o => o.Path == "/spec/containers/1/env");
+    }
+
+    [Fact]
+    public void Decide_AnyGpuPod_NeverSetsHipVisibleDevices()
+    {
+        // HIP numbers devices from 0 within what ROCr left visible: node-level ids in HIP_VISIBLE_DEVICES would hide
+        // the GPUs (ids 2,3 name HIP devices 2 and 3 of the two that are left).
+        var pod = Pod(
+            """{"kaiwo.ai/gpu-fraction": "0.25", "kaiwo.ai/gpu-isolation": "xcd"}""",
+            """[{"name": "main", "image": "rocm/pytorch", "env": [{"name": "NCCL_DEBUG", "value": "INFO"}]}, {"name": "side", "image": "busybox:1.36"}]""",
+            """[{"name": "fetch", "image": "busybox:1.36"}]""");
+
+        var decision = Mutator.Decide(pod);
+
+        var json = decision.PatchJson()!;
+        Assert.DoesNotContain("HIP_VISIBLE_DEVICES", Encoding.UTF8.GetString(json), StringComparison.Ordinal);
+        var patched = Apply(pod, decision);
+        foreach (var field in new[] { "containers", "initContainers" })
+        {
+            foreach (var container in patched["spec"]![field]!.AsArray())
+            {
+                Assert.Single(container!["env"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "ROCR_VISIBLE_DEVICES");
+            }
+        }
+    }
+
+    [Fact]
+    public void Decide_ContainerThatSetsHipVisibleDevicesItself_KeepsItAndGetsRocrVisibleDevices()
+    {
+        var pod = Pod(
+            """{"kaiwo.ai/gpu-fraction": "0.5"}""",
+            """[{"name": "main", "image": "rocm/pytorch", "env": [{"name": "HIP_VISIBLE_DEVICES", "value": "0"}]}]""");
+
+        var decision = Mutator.Decide(pod);
+
+        var env = Apply(pod, decision)["spec"]!["containers"]![0]!["env"];
+        var expected = DeviceEnv("ROCR_VISIBLE_DEVICES");
+        expected.Insert(0, new JsonObject { ["name"] = "HIP_VISIBLE_DEVICES", ["value"] = "0" });
+        AssertJson(expected, env);
     }
 
     [Fact]

@@ -59,15 +59,17 @@ internal static class DeploymentFiles
     /// <summary>The single document of a file (for the scheduler configurations).</summary>
     public static JsonObject SingleDocument(string file) => Load(file).Single().Root;
 
-    public static IEnumerable<YamlDoc> Load(string file)
+    public static IEnumerable<YamlDoc> Load(string file) => Parse(Path.GetRelativePath(Root, file).Replace('\\', '/'), File.ReadAllText(file));
+
+    /// <summary>The documents of YAML text (a block of the README), named <paramref name="name"/> in failures.</summary>
+    public static IEnumerable<YamlDoc> Parse(string name, string text)
     {
         var yaml = new YamlStream();
-        using (var reader = new StringReader(File.ReadAllText(file)))
+        using (var reader = new StringReader(text))
         {
             yaml.Load(reader);
         }
 
-        var name = Path.GetRelativePath(Root, file).Replace('\\', '/');
         for (var i = 0; i < yaml.Documents.Count; i++)
         {
             if (ToJson(yaml.Documents[i].RootNode) is not JsonObject root)

@@ -43,6 +43,20 @@ public sealed class StartupValidationTests
         Assert.Contains("Scheduling:Stages:packing:Weight", message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Scheduling:Stages:fit:Enabled", "false", "Scheduling:Stages:fit:Enabled is false")]
+    [InlineData("Scheduling:Stages:request:Enabled", "false", "Scheduling:Stages:request:Enabled is false")]
+    [InlineData("Scheduling:Stages:queue:Enabled", "false", "Scheduling:Stages:queue:Enabled is false")]
+    [InlineData("Scheduling:Stages:fit:Weight", "3", "Scheduling:Stages:fit:Weight is 3")]
+    public void Start_CheckSwitchedOffOrWeighed_RefusesToStartNamingTheKey(string key, string value, string expected)
+    {
+        using var factory = new ExtenderFactory(new Dictionary<string, string?> { [key] = value });
+
+        var ex = Assert.Throws<OptionsValidationException>(() => factory.CreateClient());
+
+        Assert.Contains(expected, Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Start_BadSchedulerName_RefusesToStartNamingTheSettingAndTheValue()
     {
@@ -66,6 +80,8 @@ public sealed class StartupValidationTests
             ["Scheduling:MinimumGpuFraction"] = "0.05",
             ["Scheduling:TimeSlicingOversubscription"] = "2",
             ["Scheduling:Stages:PACKING:Weight"] = "5",
+            ["Scheduling:Stages:load:Enabled"] = "false",
+            ["Scheduling:Stages:fit:Enabled"] = "true",
         });
         using var client = factory.CreateClient();
 

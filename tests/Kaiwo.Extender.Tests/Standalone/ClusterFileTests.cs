@@ -219,9 +219,10 @@ public sealed class ClusterFileTests(ClusterWithPods cluster) : IClassFixture<Cl
     {
         var node = await NodeAsync("gpu-node-01");
 
-        var conflict = Assert.Single(node.GetProperty("conflicts").EnumerateArray()).GetString();
-        Assert.Contains("team-b/ghost-gpu", conflict, StringComparison.Ordinal);
-        Assert.Contains("GPU 9", conflict, StringComparison.Ordinal);
+        var conflict = Assert.Single(node.GetProperty("conflicts").EnumerateArray());
+        Assert.Equal(9, conflict.GetProperty("gpu").GetInt32());
+        Assert.Equal("team-b/ghost-gpu", Assert.Single(conflict.GetProperty("pods").EnumerateArray()).GetString());
+        Assert.Equal("GPU 9 is not on this node (8 GPUs)", conflict.GetProperty("reason").GetString());
     }
 
     [Fact]

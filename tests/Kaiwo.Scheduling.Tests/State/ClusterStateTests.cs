@@ -177,7 +177,7 @@ public sealed class ClusterStateTests
     }
 
     [Fact]
-    public void UpsertNode_RelabelledToCpxUnderRunningPods_KeepsHoldsAndRefusesNewGpuPods()
+    public void UpsertNode_RelabelledToCpxUnderRunningPods_KeepsHoldsAndTheirGpuTakesNoNewPods()
     {
         var state = WithNodes(Mi300XSpx("n"));
         var pod = Fraction("half", "0.5");
@@ -188,10 +188,15 @@ public sealed class ClusterStateTests
 
         state.TryGetNode("n", out var node);
         Assert.Single(node!.Usage.Holds);
-        Assert.NotEmpty(node.Usage.Conflicts);
-        var fit = GpuPlacer.Fit(node.Usage, Parse(Fraction("new", "0.1")), new PlacementOptions());
-        Assert.Equal(FitOutcome.NeverFits, fit.Outcome);
-        Assert.Contains("records", fit.Reason, StringComparison.Ordinal);
+        var conflict = Assert.Single(node.Usage.Conflicts);
+        Assert.Equal(0, conflict.Gpu);
+        Assert.Equal(["team-a/half"], conflict.Pods);
+        Assert.Contains("unpartitioned", conflict.Reason, StringComparison.Ordinal);
+
+        // The conflict is GPU 0's alone: the other GPUs keep taking pods (until this change, the whole node refused them).
+        var fit = GpuPlacer.Fit(node.Usage, Parse(Fraction("new", "0.125", "xcd")), new PlacementOptions());
+        Assert.Equal(FitOutcome.Fits, fit.Outcome);
+        Assert.NotEqual(0, Assert.Single(fit.Allocation!.Gpus).Index);
     }
 
     internal static PodFacts RecordedPod(PodFacts pod, PodAllocation allocation) => pod with
