@@ -12,12 +12,12 @@ RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app .
-# The base image defaults to 8080; the extender listens on 8888 on all interfaces (--urls still overrides).
-# ASPNETCORE_URLS alone loses to appsettings.json's "Urls" (http://localhost:8888, for `dotnet run`), which is
-# read after it; the unprefixed Urls variable is read after appsettings.json and wins.
-ENV ASPNETCORE_URLS=http://+:8888 \
-    Urls=http://+:8888
+# The extender binds its own listeners (Listeners:Verbs:Url 127.0.0.1:8888, Listeners:Metrics:Url 0.0.0.0:9090,
+# Listeners:Webhook:Url 0.0.0.0:8443 when the webhook is on), whatever URLs the host is given: clear the base
+# image's port 8080, which would only be overridden with a warning.
+ENV ASPNETCORE_HTTP_PORTS=
 USER $APP_UID
-# 8888: verbs, health and /metrics over HTTP; 8443: HTTPS when Tls:Enabled (certificate files mounted).
-EXPOSE 8888 8443
+# 9090: /metrics and health; 8443: the admission webhook over HTTPS; 8888: the verbs, on loopback unless served
+# over HTTPS with client certificates (the service mode).
+EXPOSE 9090 8443 8888
 ENTRYPOINT ["dotnet", "Kaiwo.Extender.dll"]

@@ -135,6 +135,7 @@ internal sealed class ExtenderProcess : IDisposable
     public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane)
     {
         var port = ControlPlane.FreePort();
+        var metricsPort = ControlPlane.FreePort();
         var log = Path.Combine(controlPlane.Directory, "logs", "extender.log");
         var start = new ProcessStartInfo("bash")
         {
@@ -142,7 +143,7 @@ internal sealed class ExtenderProcess : IDisposable
             {
                 "-c",
                 $"exec dotnet \"{assembly}\" --Extender:Mode live --Kubernetes:Kubeconfig \"{controlPlane.Kubeconfig}\" " +
-                $"--Urls http://127.0.0.1:{port} >>\"{log}\" 2>&1",
+                $"--Listeners:Verbs:Url http://127.0.0.1:{port} --Listeners:Metrics:Url http://127.0.0.1:{metricsPort} >>\"{log}\" 2>&1",
             },
             UseShellExecute = false,
         };
@@ -159,7 +160,8 @@ internal sealed class ExtenderProcess : IDisposable
 
             try
             {
-                using var ready = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/readyz"));
+                // /readyz is on the metrics listener; the verbs listener answers it 404.
+                using var ready = await http.GetAsync(new Uri($"http://127.0.0.1:{metricsPort}/readyz"));
                 if (ready.IsSuccessStatusCode)
                 {
                     return extender;

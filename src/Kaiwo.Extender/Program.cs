@@ -56,14 +56,12 @@ else
 }
 
 builder.AddAdmissionWebhook();
-builder.AddTls();
-builder.WebHost.ConfigureKestrel((context, kestrel) =>
-    kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection(ExtenderOptions.Section).Get<ExtenderOptions>()?.MaxRequestBodyBytes
-        ?? new ExtenderOptions().MaxRequestBodyBytes);
+builder.AddListeners();
 
 var app = builder.Build();
 StartupValidation.ValidateAll(app.Services);
 _ = app.Services.GetRequiredService<ExtenderMetrics>(); // its observable instruments exist from the first scrape
+app.UseListenerGate();
 ExtenderEndpoints.Map(app);
 app.MapAdmissionWebhook();
 app.Run();

@@ -1,4 +1,7 @@
+using Kaiwo.Extender.Hosting;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,9 +11,11 @@ using Microsoft.Extensions.Time.Testing;
 namespace Kaiwo.Extender.Tests;
 
 /// <summary>
-/// The real extender (Program) in memory, configured through its own settings keys, with a fixed clock.
-/// With <c>kestrel</c> it runs on a real Kestrel server on a free loopback port, for what only the server enforces
-/// (the request body limit); <c>port</c> picks the port (0: any free one), for a caller that must know it before the start.
+/// The real extender (Program) in memory, configured through its own settings keys, with a fixed clock. In memory
+/// there are no listeners: every request counts as arriving on each of them. With <c>kestrel</c> it runs on a real
+/// Kestrel server, its listeners on free loopback ports unless the settings name others, for what only the server
+/// enforces (listeners, TLS, limits); <see cref="Address"/> says where each one is, and <c>port</c> picks the
+/// verbs listener's port beforehand (0: any free one), for a caller that must know it before the start.
 /// </summary>
 public sealed class ExtenderFactory : WebApplicationFactory<Program>
 {
@@ -19,18 +24,47 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
 
     private readonly IReadOnlyDictionary<string, string?> _settings;
     private readonly bool _fakeTime;
+    private readonly bool _kestrel;
 
     public ExtenderFactory(IReadOnlyDictionary<string, string?> settings, bool kestrel = false, bool fakeTime = true, int port = 0)
     {
-        _settings = settings;
         _fakeTime = fakeTime;
+        _kestrel = kestrel;
         if (kestrel)
         {
-            UseKestrel(port);
+            var listeners = new Dictionary<string, string?>(StringComparer.Ordinal)
+            {
+                ["Listeners:Verbs:Url"] = $"http://127.0.0.1:{port}",
+                ["Listeners:Metrics:Url"] = "http://127.0.0.1:0",
+                ["Listeners:Webhook:Url"] = "https://127.0.0.1:0",
+            };
+            foreach (var (key, value) in settings)
+            {
+                listeners[key] = value;
+            }
+
+            settings = listeners;
+            UseKestrel();
         }
+
+        _settings = settings;
     }
 
     public FakeTimeProvider Time { get; } = new(Now);
+
+    public bool IsKestrel => _kestrel;
+
+    /// <summary>Where <paramref name="listener"/> of the started Kestrel server listens, as <paramref name="scheme"/>://127.0.0.1:port.</summary>
+    internal Uri Address(Listener listener, string scheme = "http")
+    {
+        StartServer();
+        var bound = Services.GetRequiredService<ListenerEndpoints>().Bound(listener);
+        var endpoint = bound.Count > 0 ? bound[0] : throw new InvalidOperationException($"listener {listener} is not bound");
+        return new UriBuilder(scheme, "127.0.0.1", endpoint.Port).Uri;
+    }
+
+    /// <summary>A client of <paramref name="listener"/> (plain HTTP) on the Kestrel server.</summary>
+    internal HttpClient CreateClient(Listener listener) => new() { BaseAddress = Address(listener) };
 
     /// <summary>The standalone cluster of a payload mode: the nodes that mode's payloads name.</summary>
     public static ExtenderFactory ForMode(string mode, IReadOnlyDictionary<string, string?>? more = null, bool kestrel = false)
@@ -53,6 +87,11 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
+        if (!_kestrel)
+        {
+            builder.ConfigureTestServices(services => services.AddTransient<IStartupFilter, EveryListener>());
+        }
+
         if (_fakeTime)
         {
             builder.ConfigureTestServices(services =>
@@ -62,6 +101,22 @@ public sealed class ExtenderFactory : WebApplicationFactory<Program>
             });
         }
     }
+}
+
+/// <summary>In memory, a request arrives on no listener: let it count as arriving on each, ahead of the gate.</summary>
+internal sealed class EveryListener : IStartupFilter, IListenerFeature
+{
+    public bool Serves(Listener listener) => true;
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, then) =>
+        {
+            context.Features.Set<IListenerFeature>(this);
+            return then(context);
+        });
+        next(app);
+    };
 }
 
 /// <summary>A started extender and a client, shared by the tests of one class.</summary>
@@ -75,9 +130,10 @@ public abstract class ExtenderFixture : IAsyncLifetime
 
     public HttpClient Client => _client ?? throw new InvalidOperationException("the fixture is not initialized");
 
+    /// <summary>On Kestrel, the client of the verbs listener.</summary>
     public virtual Task InitializeAsync()
     {
-        _client = Factory.CreateClient();
+        _client = Factory.IsKestrel ? Factory.CreateClient(Listener.Verbs) : Factory.CreateClient();
         return Task.CompletedTask;
     }
 

@@ -28,14 +28,18 @@ internal static partial class AdmissionWebhook
         return builder;
     }
 
-    /// <summary>Maps the webhook's path, only when <c>Admission:Enabled</c> is true: otherwise the path is a 404.</summary>
+    /// <summary>
+    /// Maps the webhook's path, only when <c>Admission:Enabled</c> is true (otherwise the path is a 404), on the
+    /// webhook's own HTTPS listener: the API server reaches it over the network, and never reaches the verbs.
+    /// </summary>
     public static WebApplication MapAdmissionWebhook(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         if (app.Services.GetRequiredService<IOptions<AdmissionOptions>>().Value.Enabled)
         {
             app.MapPost(Path, (HttpContext http, [FromServices] PodMutator mutator, [FromServices] ILogger<PodMutator> log) =>
-                HandleAsync(http, mutator, log));
+                HandleAsync(http, mutator, log))
+                .ServedOn(Listener.Webhook);
         }
 
         return app;

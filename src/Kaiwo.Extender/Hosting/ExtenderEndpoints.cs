@@ -9,7 +9,10 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Kaiwo.Extender.Hosting;
 
-/// <summary>The HTTP surface: the four extender verbs, health, and the allocation table.</summary>
+/// <summary>
+/// The HTTP surface: the four extender verbs and the allocation table on the verbs listener; metrics and health on the
+/// metrics listener. Each endpoint answers on its own listener only (<see cref="ListenerHosting.UseListenerGate"/>).
+/// </summary>
 internal static class ExtenderEndpoints
 {
     private static readonly JsonSerializerOptions InspectJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -20,19 +23,27 @@ internal static class ExtenderEndpoints
     public static void Map(WebApplication app)
     {
         app.MapPost("/filter", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "filter", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Filter(args))));
+            Handle(http, "filter", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Filter(args))))
+            .ServedOn(Listener.Verbs);
         app.MapPost("/prioritize", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "prioritize", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Prioritize(args))));
+            Handle(http, "prioritize", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Prioritize(args))))
+            .ServedOn(Listener.Verbs);
         app.MapPost("/bind", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "bind", "ExtenderBindingArgs", ExtenderRequests.ReadBinding, args => verbs.BindPodAsync(args, http.RequestAborted)));
+            Handle(http, "bind", "ExtenderBindingArgs", ExtenderRequests.ReadBinding, args => verbs.BindPodAsync(args, http.RequestAborted)))
+            .ServedOn(Listener.Verbs);
         app.MapPost("/preempt", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "preempt", "ExtenderPreemptionArgs", ExtenderRequests.ReadPreemption, args => Task.FromResult(verbs.Preempt(args))));
+            Handle(http, "preempt", "ExtenderPreemptionArgs", ExtenderRequests.ReadPreemption, args => Task.FromResult(verbs.Preempt(args))))
+            .ServedOn(Listener.Verbs);
 
-        app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        // Health and metrics tell nothing about pods: the network may have them (Prometheus, the kubelet's probes).
+        app.MapPrometheusScrapingEndpoint("/metrics").ServedOn(Listener.Metrics);
+        app.MapGet("/healthz", () => Results.Text("ok")).ServedOn(Listener.Metrics);
         app.MapGet("/readyz", (Readiness readiness) => readiness.IsReady
             ? Results.Text("ready")
-            : Results.Text($"not ready: {readiness.NotReadyReason}", statusCode: StatusCodes.Status503ServiceUnavailable));
+            : Results.Text($"not ready: {readiness.NotReadyReason}", statusCode: StatusCodes.Status503ServiceUnavailable))
+            .ServedOn(Listener.Metrics);
+
+        // /inspect lists every GPU pod of every namespace: it stays with the verbs, on loopback or behind client certificates.
 
         app.MapGet("/inspect", (ClusterState state, ClusterMode mode, QueueCatalog queues, QueueState queueState, IServiceProvider services) =>
             Results.Json(
@@ -58,11 +69,13 @@ internal static class ExtenderEndpoints
                     assumedPods = state.AssumedCount,
                     nodes = InspectTable.Build(state.Nodes()),
                 },
-                InspectJson));
+                InspectJson))
+            .ServedOn(Listener.Verbs);
         app.MapGet("/inspect/{node}", (string node, ClusterState state) =>
             state.TryGetNode(node, out var candidate)
                 ? Results.Json(InspectTable.Build(candidate!.Usage), InspectJson)
-                : Results.Json(new { error = $"node {node} is not known to the extender" }, InspectJson, statusCode: StatusCodes.Status404NotFound));
+                : Results.Json(new { error = $"node {node} is not known to the extender" }, InspectJson, statusCode: StatusCodes.Status404NotFound))
+            .ServedOn(Listener.Verbs);
     }
 
     /// <summary>

@@ -81,6 +81,12 @@ internal sealed class ExtenderMetrics : IDisposable
             () => services.GetService<LiveBinder>()?.Conflicts ?? 0,
             unit: "{conflict}",
             description: "Bindings the API server refused because the pod was already assigned.");
+        _meter.CreateObservableCounter(
+            "kaiwo.listener.connections.refused",
+            () => services.GetService<ListenerEndpoints>()?.RefusedByListener()
+                .Select(l => new Measurement<long>(l.Refused, new KeyValuePair<string, object?>("listener", l.Listener.ToString().ToLowerInvariant()))) ?? [],
+            unit: "{connection}",
+            description: "Connections closed on accept because their listener had Listeners:<listener>:MaxConnections open.");
     }
 
     public void RecordDuration(string verb, TimeSpan elapsed) =>

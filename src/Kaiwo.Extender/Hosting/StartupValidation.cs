@@ -14,6 +14,7 @@ internal static class StartupValidation
         Check<ExtenderOptions>(services, failures);
         Check<SchedulingOptions>(services, failures);
         Check<Live.KubernetesOptions>(services, failures);
+        Check<ListenerOptions>(services, failures);
         Check<TlsOptions>(services, failures);
         Check<Admission.AdmissionOptions>(services, failures);
         if (failures.Count > 0)

@@ -1,18 +1,16 @@
-using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 
 namespace Kaiwo.Extender.Hosting;
 
 /// <summary>
-/// Section <c>Tls</c>: optional HTTPS for the verbs on an extra port, beside the plain HTTP of <c>Urls</c>, with a
-/// PEM certificate and key read from files and reloaded when they change (a mounted Secret that cert-manager renews).
+/// Section <c>Tls</c>: the serving certificate of every <c>https://</c> listener (a PEM certificate and key read from
+/// files) and the CA of the clients the verbs accept, all reloaded when the files change (a mounted Secret that
+/// cert-manager renews). Which listeners are HTTPS is their URL's to say (<see cref="ListenerOptions"/>).
 /// </summary>
 internal sealed class TlsOptions
 {
     public const string Section = "Tls";
-
-    /// <summary>Serve HTTPS on <see cref="Port"/> as well. Off by default: the scheduler calls the sidecar on loopback.</summary>
-    public bool Enabled { get; set; }
 
     /// <summary>The PEM certificate (the leaf first), e.g. <c>/etc/kaiwo/tls/tls.crt</c>.</summary>
     public string? CertificateFile { get; set; }
@@ -20,22 +18,38 @@ internal sealed class TlsOptions
     /// <summary>The PEM private key of <see cref="CertificateFile"/>, e.g. <c>/etc/kaiwo/tls/tls.key</c>.</summary>
     public string? KeyFile { get; set; }
 
-    /// <summary>The HTTPS port, on every interface. 0 lets the system pick a free port (tests).</summary>
-    public int Port { get; set; } = 8443;
+    /// <summary>
+    /// PEM CA certificates: when set, the verbs listener asks every client for a certificate and refuses the TLS
+    /// handshake of a client without one issued by these CAs (for client authentication, valid now).
+    /// </summary>
+    public string? ClientCaFile { get; set; }
 
-    /// <summary>How often the files' last-write time and size are compared with the loaded pair's.</summary>
+    /// <summary>How often the files' last-write time and size are compared with the loaded ones'.</summary>
     public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
-/// <summary>Validates the <c>Tls</c> section at start: when enabled, both files must exist and load as a pair.</summary>
-internal sealed class TlsOptionsValidator : IValidateOptions<TlsOptions>
+/// <summary>
+/// Validates what the <c>Tls</c> section holds by itself: the reload interval, and no setting of the single-HTTPS-port
+/// design that came before the listeners. The files are checked where it is known whether a listener needs them
+/// (<see cref="ListenerOptionsValidator"/>): a Deployment may name the files of an optional Secret that is not there.
+/// </summary>
+internal sealed class TlsOptionsValidator(IConfiguration configuration) : IValidateOptions<TlsOptions>
 {
+    private static readonly (string Key, string Instead)[] Retired =
+    [
+        ("Enabled", "a listener is HTTPS when its URL is, e.g. Listeners:Verbs:Url https://127.0.0.1:8888"),
+        ("Port", "each listener names its port in its URL (Listeners:Verbs:Url, Listeners:Webhook:Url)"),
+    ];
+
     public ValidateOptionsResult Validate(string? name, TlsOptions options)
     {
         var problems = new List<string>();
-        if (options.Port is < 0 or > 65535)
+        foreach (var (key, instead) in Retired)
         {
-            problems.Add($"{TlsOptions.Section}:Port is {options.Port}; it must be from 1 to 65535 (0 picks a free port)");
+            if (configuration[$"{TlsOptions.Section}:{key}"] is { } value)
+            {
+                problems.Add($"{TlsOptions.Section}:{key} is \"{value}\", a setting that is no longer read: {instead}");
+            }
         }
 
         if (options.ReloadInterval <= TimeSpan.Zero)
@@ -43,40 +57,23 @@ internal sealed class TlsOptionsValidator : IValidateOptions<TlsOptions>
             problems.Add($"{TlsOptions.Section}:ReloadInterval is {options.ReloadInterval}; it must be positive");
         }
 
-        if (options.Enabled)
-        {
-            var certificate = RequireFile(nameof(options.CertificateFile), options.CertificateFile, "the PEM certificate", problems);
-            var key = RequireFile(nameof(options.KeyFile), options.KeyFile, "the PEM private key", problems);
-            if (certificate is not null && key is not null)
-            {
-                try
-                {
-                    using var loaded = TlsCertificates.Load(certificate, key);
-                }
-                catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
-                {
-                    problems.Add($"{TlsOptions.Section}:CertificateFile \"{certificate}\" and {TlsOptions.Section}:KeyFile \"{key}\" do not load as a PEM certificate and its private key: {ex.Message}");
-                }
-            }
-        }
-
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
+}
 
-    private static string? RequireFile(string key, string? path, string what, List<string> problems)
+/// <summary>CA certificates as one disposable value, so that a reload can swap them whole.</summary>
+internal sealed class CertificateAuthorities(X509Certificate2Collection certificates) : IDisposable
+{
+    public X509Certificate2Collection Certificates { get; } = certificates;
+
+    /// <summary>Each CA's subject and thumbprint, for the log.</summary>
+    public override string ToString() => string.Join(", ", Certificates.Select(c => $"{c.Subject} ({c.Thumbprint})"));
+
+    public void Dispose()
     {
-        if (string.IsNullOrWhiteSpace(path))
+        foreach (var certificate in Certificates)
         {
-            problems.Add($"{TlsOptions.Section}:{key} is not set; with {TlsOptions.Section}:Enabled it must name {what} file");
-            return null;
+            certificate.Dispose();
         }
-
-        if (!File.Exists(path))
-        {
-            problems.Add($"{TlsOptions.Section}:{key} is \"{path}\", which does not exist");
-            return null;
-        }
-
-        return path;
     }
 }

@@ -3,13 +3,14 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kaiwo.Extender.Tests.FakeApiServer;
+using Kaiwo.Extender.Tests.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Kaiwo.Extender.Tests.Admission;
 
-/// <summary>The names cluster with the admission webhook enabled.</summary>
-public sealed class AdmissionCluster() : ExtenderFixture(
-    ExtenderFactory.ForMode("names", new Dictionary<string, string?> { ["Admission:Enabled"] = "true" }));
+/// <summary>The names cluster with the admission webhook enabled: its listener is HTTPS, so it has a certificate.</summary>
+public sealed class AdmissionCluster() : CertifiedExtenderFixture(
+    TestPki.Create(ExtenderFactory.Now), new Dictionary<string, string?> { ["Admission:Enabled"] = "true" }, kestrel: false);
 
 /// <summary>
 /// <c>POST /admission/mutate-pods</c> through the whole service, with AdmissionReview v1 bodies in the shape the API

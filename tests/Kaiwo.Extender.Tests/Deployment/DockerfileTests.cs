@@ -1,3 +1,4 @@
+using Kaiwo.Extender.Hosting;
 using static Kaiwo.Extender.Tests.Deployment.DeploymentFiles;
 
 namespace Kaiwo.Extender.Tests.Deployment;
@@ -43,18 +44,19 @@ public sealed class DockerfileTests
     }
 
     [Fact]
-    public void Dockerfile_FinalStage_ListensOnAllInterfacesOnTheExtenderPortAndExposesIt()
+    public void Dockerfile_FinalStage_SetsNoUrlsAndExposesTheListenersPorts()
     {
         var final = Stages()[^1];
-        var port = ManifestTests.ExtenderHttpPort();
-
         var env = string.Join(' ', final.Instructions.Where(i => i.StartsWith("ENV ", StringComparison.OrdinalIgnoreCase)));
         var expose = final.Instructions.Single(i => i.StartsWith("EXPOSE ", StringComparison.OrdinalIgnoreCase)).Split(' ')[1..];
 
-        Assert.Contains($"ASPNETCORE_URLS=http://+:{port}", env, StringComparison.Ordinal);
-        Assert.Contains($"Urls=http://+:{port}", env, StringComparison.Ordinal);
-        Assert.Contains(port.ToString(System.Globalization.CultureInfo.InvariantCulture), expose);
-        Assert.Contains(new Kaiwo.Extender.Hosting.TlsOptions().Port.ToString(System.Globalization.CultureInfo.InvariantCulture), expose);
+        // The listeners are the extender's own settings: URLs from the image would only be overridden, with a warning.
+        Assert.DoesNotContain("URLS", env, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("ASPNETCORE_HTTP_PORTS=", env, StringComparison.Ordinal);
+        foreach (var listener in new[] { Listener.Verbs, Listener.Metrics, Listener.Webhook })
+        {
+            Assert.Contains(ManifestTests.ListenerUrl(listener).Port.ToString(System.Globalization.CultureInfo.InvariantCulture), expose);
+        }
     }
 
     /// <summary>The stages of the Dockerfile: instructions with their continuation lines joined, comments dropped.</summary>

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using k8s;
+using Kaiwo.Extender.Hosting;
+using Microsoft.Extensions.Configuration;
 using static Kaiwo.Extender.Tests.Deployment.DeploymentFiles;
 
 namespace Kaiwo.Extender.Tests.Deployment;
@@ -13,7 +15,8 @@ public sealed class ManifestTests
     private static readonly string[] ExpectedFiles =
     [
         "manifests/crd-kaiwoqueue.yaml", "manifests/deployment.yaml", "manifests/namespace.yaml", "manifests/networkpolicy.yaml",
-        "manifests/rbac.yaml", "manifests/service.yaml", "scheduler-config/configmap.yaml", "scheduler-config/scheduler-config-https.yaml",
+        "manifests/rbac.yaml", "manifests/service.yaml", "manifests/extender-service.yaml", "manifests/admission-webhook.yaml",
+        "scheduler-config/configmap.yaml", "scheduler-config/scheduler-config-https.yaml", "scheduler-config/scheduler-config-mtls.yaml",
         "scheduler-config/scheduler-config.yaml",
     ];
 
@@ -115,15 +118,20 @@ public sealed class ManifestTests
     }
 
     [Fact]
-    public void Deployment_ExtenderProbes_HitHealthzAndReadyzOnItsHttpPort()
+    public void Deployment_ExtenderProbes_HitHealthzAndReadyzOnTheMetricsListener()
     {
         var extender = Container("extender");
-        var port = ExtenderHttpPort();
 
         Assert.Equal("/healthz", (string?)extender["livenessProbe"]!["httpGet"]!["path"]);
-        Assert.Equal(port, (long?)extender["livenessProbe"]!["httpGet"]!["port"]);
         Assert.Equal("/readyz", (string?)extender["readinessProbe"]!["httpGet"]!["path"]);
-        Assert.Equal(port, (long?)extender["readinessProbe"]!["httpGet"]!["port"]);
+        foreach (var probe in new[] { "livenessProbe", "readinessProbe" })
+        {
+            var port = extender[probe]!["httpGet"]!["port"]!;
+            Assert.Equal("metrics", (string?)port);
+            Assert.Null(extender[probe]!["httpGet"]!["scheme"]);
+        }
+
+        Assert.Equal(ListenerUrl(Listener.Metrics).Port, ContainerPort(extender, "metrics"));
     }
 
     [Fact]
@@ -141,30 +149,66 @@ public sealed class ManifestTests
     }
 
     [Fact]
-    public void Deployment_Extender_RunsLiveAndListensWhereItsContainerPortSays()
+    public void Deployment_Extender_RunsLive()
     {
         var args = Container("extender")["args"]!.AsArray().Select(a => (string?)a).ToList();
 
         Assert.Equal("live", args[args.IndexOf("--Extender:Mode") + 1]);
-        var urls = new Uri(args[args.IndexOf("--urls") + 1]!);
-        Assert.Equal("0.0.0.0", urls.Host);
-        Assert.Equal(urls.Port, ExtenderHttpPort());
+        Assert.DoesNotContain("--urls", args);
     }
 
     [Fact]
-    public void Deployment_TlsSettings_NameFilesOfTheMountedSecretAndStayOffByDefault()
+    public void Deployment_ExtenderListeners_AreTheDefaultsVerbsOnLoopbackMetricsAndWebhookOnTheirContainerPorts()
     {
         var extender = Container("extender");
-        var env = extender["env"]!.AsArray().ToDictionary(e => (string)e!["name"]!, e => (string?)e!["value"]);
+        var defaults = new ListenerOptions();
+
+        foreach (var listener in new[] { Listener.Verbs, Listener.Metrics, Listener.Webhook })
+        {
+            Assert.Equal(defaults.Settings(listener).Url, ListenerUrl(listener).OriginalString);
+        }
+
+        Assert.Equal(("http", "127.0.0.1"), (ListenerUrl(Listener.Verbs).Scheme, ListenerUrl(Listener.Verbs).Host));
+        Assert.Equal(("http", "0.0.0.0"), (ListenerUrl(Listener.Metrics).Scheme, ListenerUrl(Listener.Metrics).Host));
+        Assert.Equal(("https", "0.0.0.0"), (ListenerUrl(Listener.Webhook).Scheme, ListenerUrl(Listener.Webhook).Host));
+        Assert.Equal(ListenerUrl(Listener.Verbs).Port, ContainerPort(extender, "verbs"));
+        Assert.Equal(ListenerUrl(Listener.Metrics).Port, ContainerPort(extender, "metrics"));
+        Assert.Equal(ListenerUrl(Listener.Webhook).Port, ContainerPort(extender, "https-webhook"));
+    }
+
+    [Fact]
+    public void Deployment_ExtenderSettings_PassTheExtendersOwnListenerValidation()
+    {
+        var env = ExtenderEnv();
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(env.Select(kv => KeyValuePair.Create(kv.Key.Replace("__", ":", StringComparison.Ordinal), kv.Value)))
+            .Build();
+        var options = new ListenerOptions();
+        configuration.GetSection(ListenerOptions.Section).Bind(options);
+
+        // The TLS files are named, and read only when a listener is HTTPS: as deployed, none that runs is.
+        var result = new ListenerOptionsValidator(configuration).Validate(null, options);
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Deployment_TlsSettings_NameFilesOfTheMountedSecret()
+    {
+        var extender = Container("extender");
+        var env = ExtenderEnv();
         var mount = MountPath(extender, "tls");
         var secret = Volume("tls")["secret"]!;
 
-        Assert.Equal("false", env["Tls__Enabled"]);
+        Assert.DoesNotContain("Tls__Enabled", env.Keys);
         Assert.Equal(true, (bool?)secret["optional"]);
         var files = secret["items"]!.AsArray().Select(i => $"{mount}/{(string?)i!["path"]}").ToList();
         Assert.Contains(env["Tls__CertificateFile"], files);
         Assert.Contains(env["Tls__KeyFile"], files);
-        Assert.Equal(new Kaiwo.Extender.Hosting.TlsOptions().Port, ContainerPort(extender, "https"));
+
+        // The client CA of the service mode (extender-service.yaml says to set Tls__ClientCaFile to it) is mounted too.
+        Assert.Contains($"{mount}/ca.crt", files);
+        Assert.Contains("Tls__ClientCaFile=/etc/kaiwo/tls/ca.crt", File.ReadAllText(Path.Combine(ManifestsDirectory, "extender-service.yaml")), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -224,10 +268,41 @@ public sealed class ManifestTests
         var from = Assert.Single(rule["from"]!.AsArray())!;
         Assert.Equal("monitoring", (string?)from["namespaceSelector"]!["matchLabels"]!["kubernetes.io/metadata.name"]);
         var port = Assert.Single(rule["ports"]!.AsArray())!;
-        Assert.Equal(ExtenderHttpPort(), (long?)port["port"]);
+        Assert.Equal(ContainerPort(Container("extender"), "metrics"), (long?)port["port"]);
     }
 
-    internal static long ExtenderHttpPort() => ContainerPort(Container("extender"), "http-metrics");
+    [Fact]
+    public void MetricsService_Port_IsNamedMetricsAndTargetsTheMetricsListener()
+    {
+        var service = Single("Service", "kaiwo-scheduler-metrics").Root;
+        var port = Assert.Single(service["spec"]!["ports"]!.AsArray())!;
+
+        Assert.Equal("metrics", (string?)port["name"]);
+        Assert.Equal("metrics", (string?)port["targetPort"]);
+        Assert.Equal(ListenerUrl(Listener.Metrics).Port, (long?)port["port"]);
+        Assert.Equal(ListenerUrl(Listener.Metrics).Port.ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)service["metadata"]!["annotations"]!["prometheus.io/port"]);
+    }
+
+    [Fact]
+    public void Services_OfTheWebhookAndTheVerbs_TargetTheirOwnListenersNeverTheMetricsPort()
+    {
+        var webhook = Assert.Single(Single("Service", "kaiwo-scheduler-webhook").Root["spec"]!["ports"]!.AsArray())!;
+        var verbs = Assert.Single(Single("Service", "kaiwo-scheduler-extender").Root["spec"]!["ports"]!.AsArray())!;
+        var configuration = Single("MutatingWebhookConfiguration", "kaiwo-pod-defaults").Root;
+        var clientConfig = Assert.Single(configuration["webhooks"]!.AsArray())!["clientConfig"]!["service"]!;
+
+        Assert.Equal("https-webhook", (string?)webhook["targetPort"]);
+        Assert.Equal((long?)webhook["port"], (long?)clientConfig["port"]);
+        Assert.Equal("verbs", (string?)verbs["targetPort"]);
+        Assert.Equal(ListenerUrl(Listener.Verbs).Port, (long?)verbs["port"]);
+    }
+
+    /// <summary>The extender's environment in the Deployment, by name.</summary>
+    internal static Dictionary<string, string?> ExtenderEnv() =>
+        Container("extender")["env"]!.AsArray().ToDictionary(e => (string)e!["name"]!, e => (string?)e!["value"]);
+
+    /// <summary>A listener's URL as the Deployment sets it.</summary>
+    internal static Uri ListenerUrl(Listener listener) => new(ExtenderEnv()[$"Listeners__{listener}__Url"]!);
 
     internal static long ContainerPort(JsonObject container, string name) =>
         (long)container["ports"]!.AsArray().Single(p => (string?)p!["name"] == name)!["containerPort"]!;

@@ -17,7 +17,9 @@ public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<N
 
     private static readonly string[] VerbKeys = ["filterVerb", "prioritizeVerb", "bindVerb", "preemptVerb"];
 
-    public static TheoryData<string> Configurations() => new("scheduler-config.yaml", "scheduler-config-https.yaml");
+    public static TheoryData<string> Configurations() => new("scheduler-config.yaml", "scheduler-config-https.yaml", "scheduler-config-mtls.yaml");
+
+    public static TheoryData<string> HttpsConfigurations() => new("scheduler-config-https.yaml", "scheduler-config-mtls.yaml");
 
     [Fact]
     public void ConfigMap_EmbeddedConfiguration_EqualsSchedulerConfigFile()
@@ -85,18 +87,18 @@ public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<N
     }
 
     [Fact]
-    public void SchedulerConfig_UrlPrefix_IsLoopbackHttpOnTheExtenderPort()
+    public void SchedulerConfig_UrlPrefix_IsLoopbackHttpOnTheVerbsListener()
     {
         var extender = Extender(Read("scheduler-config.yaml"));
         var url = new Uri((string)extender["urlPrefix"]!);
 
         Assert.Equal(("http", "127.0.0.1"), (url.Scheme, url.Host));
-        Assert.Equal(ManifestTests.ExtenderHttpPort(), url.Port);
+        Assert.Equal(ManifestTests.ListenerUrl(Listener.Verbs).Port, url.Port);
         Assert.Equal(false, (bool?)extender["enableHTTPS"]);
     }
 
     [Fact]
-    public void SchedulerConfigHttps_UrlPrefix_IsLoopbackHttpsOnTlsPortCheckedAgainstTheMountedCa()
+    public void SchedulerConfigHttps_UrlPrefix_IsLoopbackHttpsOnTheVerbsListenerCheckedAgainstTheMountedCa()
     {
         var extender = Extender(Read("scheduler-config-https.yaml"));
         var url = new Uri((string)extender["urlPrefix"]!);
@@ -105,18 +107,37 @@ public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<N
         var caVolume = ManifestTests.Volume("tls-ca")["secret"]!;
 
         Assert.Equal(("https", "127.0.0.1"), (url.Scheme, url.Host));
-        Assert.Equal(new TlsOptions().Port, url.Port);
-        Assert.Equal(ManifestTests.ContainerPort(DeploymentFiles.Container("extender"), "https"), url.Port);
+        Assert.Equal(ManifestTests.ListenerUrl(Listener.Verbs).Port, url.Port);
         Assert.Equal(true, (bool?)extender["enableHTTPS"]);
         Assert.Equal(ManifestTests.MountPath(scheduler, "tls-ca"), Path.GetDirectoryName(ca)!.Replace('\\', '/'));
         Assert.Contains(caVolume["items"]!.AsArray(), i => (string?)i!["path"] == Path.GetFileName(ca));
     }
 
     [Fact]
-    public void SchedulerConfigHttps_BesideTheUrlAndTls_IsTheSameAsThePlainOne()
+    public void SchedulerConfigMtls_UrlPrefix_IsTheVerbsServiceOverHttpsWithAClientCertificate()
+    {
+        var extender = Extender(Read("scheduler-config-mtls.yaml"));
+        var url = new Uri((string)extender["urlPrefix"]!);
+        var service = Single("Service", "kaiwo-scheduler-extender");
+        var tls = extender["tlsConfig"]!;
+
+        Assert.Equal("https", url.Scheme);
+        Assert.Equal($"{service.Name}.{service.Namespace}.svc", url.Host);
+        Assert.Equal((long?)Assert.Single(service.Root["spec"]!["ports"]!.AsArray())!["port"], url.Port);
+        Assert.Equal(true, (bool?)extender["enableHTTPS"]);
+        Assert.Null(tls["insecure"]);
+        foreach (var key in new[] { "caFile", "certFile", "keyFile" })
+        {
+            Assert.False(string.IsNullOrEmpty((string?)tls[key]), $"tlsConfig.{key} is not set");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(HttpsConfigurations))]
+    public void SchedulerConfigHttps_BesideTheUrlAndTls_IsTheSameAsThePlainOne(string file)
     {
         var plain = Read("scheduler-config.yaml");
-        var https = Read("scheduler-config-https.yaml");
+        var https = Read(file);
         foreach (var config in new[] { plain, https })
         {
             var extender = Extender(config);
@@ -125,7 +146,7 @@ public sealed class SchedulerConfigTests(NamesCluster cluster) : IClassFixture<N
             extender.Remove("tlsConfig");
         }
 
-        Assert.True(JsonNode.DeepEquals(plain, https), $"plain: {plain.ToJsonString()}\nhttps: {https.ToJsonString()}");
+        Assert.True(JsonNode.DeepEquals(plain, https), $"plain: {plain.ToJsonString()}\n{file}: {https.ToJsonString()}");
     }
 
     private static JsonObject Read(string file) => SingleDocument(Path.Combine(SchedulerConfigDirectory, file));

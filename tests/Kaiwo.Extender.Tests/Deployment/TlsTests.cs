@@ -2,15 +2,13 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kaiwo.Extender.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Kaiwo.Extender.Tests.Deployment;
 
 /// <summary>
-/// Optional HTTPS on a real Kestrel server: a certificate from PEM files, the configured plain HTTP kept beside it,
-/// files replaced under it reloaded on the clock for new connections, and bad settings stopping the start.
+/// The verbs over HTTPS on a real Kestrel server: a certificate from PEM files, the metrics listener still plain HTTP
+/// beside it, files replaced under it reloaded on the clock for new connections, and bad settings stopping the start.
 /// </summary>
 public sealed class TlsTests : IDisposable
 {
@@ -24,16 +22,16 @@ public sealed class TlsTests : IDisposable
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     [Fact]
-    public async Task Https_TlsEnabled_ServesHealthzWithTheCertificateOfTheFilesAndKeepsPlainHttp()
+    public async Task Https_VerbsUrlHttps_ServesTheVerbsWithTheCertificateOfTheFilesAndMetricsStayPlainHttp()
     {
         var first = WritePair("kaiwo-first");
         await using var factory = Start();
 
-        var https = await GetAsync(factory, "https", "/healthz");
+        var https = await GetAsync(factory, "https", "/inspect/gpu-node-01");
         var http = await GetAsync(factory, "http", "/healthz");
 
-        Assert.Equal((HttpStatusCode.OK, "ok", first), (https.Status, https.Body, https.Thumbprint));
-        Assert.Equal((HttpStatusCode.OK, "ok"), (http.Status, http.Body));
+        Assert.Equal((HttpStatusCode.OK, first), (https.Status, https.Thumbprint));
+        Assert.Equal((HttpStatusCode.OK, "ok", null), (http.Status, http.Body, http.Thumbprint));
     }
 
     [Fact]
@@ -42,12 +40,12 @@ public sealed class TlsTests : IDisposable
         var first = WritePair("kaiwo-first");
         await using var factory = Start();
         var certificates = factory.Services.GetRequiredService<TlsCertificates>();
-        Assert.Equal(first, (await GetAsync(factory, "https", "/healthz")).Thumbprint);
+        Assert.Equal(first, (await GetAsync(factory, "https", "/inspect/gpu-node-01")).Thumbprint);
 
         var second = WritePair("kaiwo-second", later: TimeSpan.FromMinutes(1));
-        var beforeTheInterval = await GetAsync(factory, "https", "/healthz");
+        var beforeTheInterval = await GetAsync(factory, "https", "/inspect/gpu-node-01");
         factory.Time.Advance(ReloadInterval);
-        var after = await GetAsync(factory, "https", "/healthz");
+        var after = await GetAsync(factory, "https", "/inspect/gpu-node-01");
 
         Assert.NotEqual(first, second);
         Assert.Equal(first, beforeTheInterval.Thumbprint);
@@ -66,27 +64,32 @@ public sealed class TlsTests : IDisposable
         await File.WriteAllTextAsync(CertificateFile, certificate);
         File.SetLastWriteTimeUtc(CertificateFile, DateTime.UtcNow.AddMinutes(1));
         factory.Time.Advance(ReloadInterval);
-        var halfway = await GetAsync(factory, "https", "/healthz");
+        var halfway = await GetAsync(factory, "https", "/inspect/gpu-node-01");
         await File.WriteAllTextAsync(KeyFile, key);
         File.SetLastWriteTimeUtc(KeyFile, DateTime.UtcNow.AddMinutes(1));
         factory.Time.Advance(ReloadInterval);
-        var done = await GetAsync(factory, "https", "/healthz");
+        var done = await GetAsync(factory, "https", "/inspect/gpu-node-01");
 
         Assert.Equal((HttpStatusCode.OK, first), (halfway.Status, halfway.Thumbprint));
         Assert.Equal(Thumbprint(certificate), done.Thumbprint);
     }
 
     [Fact]
-    public async Task Https_TlsDisabled_ServesNoHttpsEndpoint()
+    public async Task Https_NoListenerHttps_StartsWithoutLoadingTheNamedFiles()
     {
-        await using var factory = ExtenderFactory.ForMode("names", kestrel: true);
-        factory.StartServer();
+        // As deployed without the optional Secret: the files are named and absent, and nothing needs them.
+        var settings = Settings();
+        settings["Listeners:Verbs:Url"] = "http://127.0.0.1:0";
+        await using var factory = new ExtenderFactory(settings, kestrel: true);
 
-        Assert.DoesNotContain(Addresses(factory), a => a.StartsWith("https:", StringComparison.Ordinal));
+        var answer = await GetAsync(factory, "http", "/healthz");
+
+        Assert.Equal(HttpStatusCode.OK, answer.Status);
+        Assert.Null(factory.Services.GetRequiredService<TlsCertificates>().Current);
     }
 
     [Fact]
-    public void Start_TlsEnabledWithAMissingKeyFile_StopsWithAMessageNamingTheSetting()
+    public void Start_VerbsHttpsWithAMissingKeyFile_StopsWithAMessageNamingTheSetting()
     {
         WritePair("kaiwo-first");
         File.Delete(KeyFile);
@@ -98,7 +101,7 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
-    public void Start_TlsEnabledWithAKeyOfAnotherCertificate_StopsWithAMessageNamingBothSettings()
+    public void Start_VerbsHttpsWithAKeyOfAnotherCertificate_StopsWithAMessageNamingBothSettings()
     {
         WritePair("kaiwo-first");
         File.WriteAllText(KeyFile, MakePair("kaiwo-other").Key);
@@ -112,27 +115,43 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
-    public void Start_TlsEnabledWithoutFiles_ListsBothSettings()
+    public void Start_HttpsListenersWithoutFiles_NamesEachListenerAndTheSettingsItNeeds()
+    {
+        using var factory = new ExtenderFactory(new Dictionary<string, string?>
+        {
+            ["Extender:ClusterFile"] = Fixtures.ClusterFile("names"),
+            ["Listeners:Verbs:Url"] = "https://127.0.0.1:8888",
+            ["Admission:Enabled"] = "true",
+        });
+
+        var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => factory.CreateClient());
+
+        Assert.Contains("Listeners:Verbs:Url \"https://127.0.0.1:8888\" is HTTPS; it needs Tls:CertificateFile and Tls:KeyFile", ex.Failures);
+        Assert.Contains("Listeners:Webhook:Url \"https://0.0.0.0:8443\" is HTTPS; it needs Tls:CertificateFile and Tls:KeyFile", ex.Failures);
+    }
+
+    [Fact]
+    public void Start_RetiredTlsEnabledAndPort_StopsWithWhatReplacedThem()
     {
         using var factory = new ExtenderFactory(new Dictionary<string, string?>
         {
             ["Extender:ClusterFile"] = Fixtures.ClusterFile("names"),
             ["Tls:Enabled"] = "true",
+            ["Tls:Port"] = "8443",
         });
 
-        var ex = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+        var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => factory.CreateClient());
 
-        Assert.Contains("Tls:CertificateFile is not set", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Tls:KeyFile is not set", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(ex.Failures, f => f.StartsWith("Tls:Enabled is \"true\", a setting that is no longer read: a listener is HTTPS when its URL is", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.StartsWith("Tls:Port is \"8443\", a setting that is no longer read", StringComparison.Ordinal));
     }
 
     private Dictionary<string, string?> Settings() => new()
     {
         ["Extender:ClusterFile"] = Fixtures.ClusterFile("names"),
-        ["Tls:Enabled"] = "true",
+        ["Listeners:Verbs:Url"] = "https://127.0.0.1:0",
         ["Tls:CertificateFile"] = CertificateFile,
         ["Tls:KeyFile"] = KeyFile,
-        ["Tls:Port"] = "0",
         ["Tls:ReloadInterval"] = ReloadInterval.ToString(),
     };
 
@@ -177,13 +196,10 @@ public sealed class TlsTests : IDisposable
         return certificate.Thumbprint;
     }
 
-    private static IReadOnlyList<string> Addresses(ExtenderFactory factory) =>
-        [.. factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses];
-
-    /// <summary>A GET on a new connection to the server's <paramref name="scheme"/> endpoint, and the certificate it showed.</summary>
+    /// <summary>A GET on a new connection: over https to the verbs listener, over http to the metrics listener; and the certificate it showed.</summary>
     private static async Task<(HttpStatusCode Status, string Body, string? Thumbprint)> GetAsync(ExtenderFactory factory, string scheme, string path)
     {
-        var address = new Uri(Addresses(factory).Single(a => a.StartsWith(scheme + ":", StringComparison.Ordinal)));
+        var address = factory.Address(scheme == "https" ? Listener.Verbs : Listener.Metrics, scheme);
         string? seen = null;
         using var handler = new SocketsHttpHandler
         {
@@ -197,7 +213,7 @@ public sealed class TlsTests : IDisposable
                 },
             },
         };
-        using var client = new HttpClient(handler) { BaseAddress = new UriBuilder(scheme, "127.0.0.1", address.Port).Uri };
+        using var client = new HttpClient(handler) { BaseAddress = address };
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
         return (response.StatusCode, await response.Content.ReadAsStringAsync(), seen);
     }

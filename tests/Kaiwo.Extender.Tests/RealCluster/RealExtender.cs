@@ -18,7 +18,7 @@ internal sealed class RealExtender : IAsyncDisposable
     private RealExtender(ExtenderFactory factory, int port)
     {
         Factory = factory;
-        Client = factory.CreateClient();
+        Client = factory.CreateClient(Kaiwo.Extender.Hosting.Listener.Verbs);
         Address = new Uri($"http://127.0.0.1:{port}");
     }
 
