@@ -10,9 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Kaiwo.Extender.Tests.Fuzz;
 
-/// <summary>The names cluster, with the webhook on, for the fuzz suite alone: its binds change the table.</summary>
-public sealed class NamesFuzzCluster() : ExtenderFixture(
-    ExtenderFactory.ForMode("names", new Dictionary<string, string?> { ["Admission:Enabled"] = "true" }));
+/// <summary>The names cluster for the fuzz suite alone: its binds change the table.</summary>
+public sealed class NamesFuzzCluster() : ExtenderFixture(ExtenderFactory.ForMode("names"));
 
 /// <summary>The full-NodeList cluster for the fuzz suite alone.</summary>
 public sealed class FullFuzzCluster() : ExtenderFixture(ExtenderFactory.ForMode("full"));
@@ -37,7 +36,6 @@ public sealed class RequestFuzzTests(NamesFuzzCluster names, FullFuzzCluster ful
         ("filter", "{\"Pod\":" + Pod + ",\"Nodes\":{\"kind\":\"NodeList\",\"apiVersion\":\"v1\",\"metadata\":{},\"items\":[" + Node + "]},\"NodeNames\":null}"),
         ("prioritize", "{\"Pod\":" + Pod + ",\"Nodes\":{\"items\":[" + Node + "]}}"),
         ("preempt", "{\"Pod\":" + Pod + ",\"NodeNameToVictims\":{\"gpu-node-01\":{\"Pods\":[" + Pod + "],\"NumPDBViolations\":0}}}"),
-        ("admission/mutate-pods", "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\",\"request\":{\"uid\":\"u-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},\"namespace\":\"team-a\",\"operation\":\"CREATE\",\"object\":" + CapturedBodies.CreatePodRequest.Trim() + "}}"),
     ];
 
     [Theory]
