@@ -82,9 +82,9 @@ public class ClusterScaleBenchmarks
         _pendingEvents = [.. churn.Select(c => c.Pending)];
         _bindEvents = [.. churn.Select(c => c.Bound)];
 
-        _verbs = new ExtenderVerbs(_state, _pipeline, new PendingPods(10_000), new Kaiwo.Extender.Standalone.InMemoryBinder(_state, _pipeline), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance);
+        _verbs = new ExtenderVerbs(_state, _pipeline, new PendingPods(10_000), new Kaiwo.Extender.Standalone.InMemoryBinder(_state, _pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Microsoft.Extensions.Options.Options.Create(new Kaiwo.Extender.Hosting.ExtenderOptions()));
         var filterPod = ToV1Pod(PodOf("incoming", 1));
-        _filterBody = JsonSerializer.SerializeToUtf8Bytes(new ExtenderArgs { Pod = filterPod, NodeNames = [.. Enumerable.Range(0, NodeCount).Select(n => $"node-{n:D4}")] }, ExtenderJson.Options);
+        _filterBody = JsonSerializer.SerializeToUtf8Bytes(new { Pod = filterPod, Nodes = (object?)null, NodeNames = Enumerable.Range(0, NodeCount).Select(n => $"node-{n:D4}").ToList() }, ExtenderJson.Options);
     }
 
     [Benchmark(Description = "pod event: status-only MODIFIED (JSON to state)")]
@@ -104,7 +104,7 @@ public class ClusterScaleBenchmarks
     public QueueSnapshot QueueSnapshot() => _state.QueueSnapshot(_queues, "kaiwo-scheduler");
 
     [Benchmark(Description = "filter names (5,000 nodes, 50,000 pods): read, decide, write")]
-    public byte[] Filter() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Filter(JsonSerializer.Deserialize<ExtenderArgs>(_filterBody, ExtenderJson.Options)!), ExtenderJson.Options);
+    public byte[] Filter() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Filter(ExtenderRequests.ReadArgs(_filterBody)), ExtenderJson.Options);
 
     private static NodeFacts Node(string name, bool cpx) => new()
     {

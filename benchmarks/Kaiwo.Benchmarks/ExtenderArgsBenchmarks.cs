@@ -31,7 +31,8 @@ public class ExtenderArgsBenchmarks
     public void Setup()
     {
         var directory = Path.Combine(AppContext.BaseDirectory, "Payloads");
-        var full = JsonSerializer.Deserialize<ExtenderArgs>(File.ReadAllBytes(Path.Combine(directory, "full-filter-frac-half.json")), ExtenderJson.Options)!;
+        var bytes = File.ReadAllBytes(Path.Combine(directory, "full-filter-frac-half.json"));
+        var full = ExtenderRequests.ReadArgs(bytes);
         var templates = full.Nodes!.Items;
         var nodes = new List<JsonNode>(NodeCount);
         for (var i = 0; i < NodeCount; i++)
@@ -41,7 +42,7 @@ public class ExtenderArgsBenchmarks
             nodes.Add(node);
         }
 
-        var podJson = JsonSerializer.SerializeToNode(full.Pod, ExtenderJson.Options);
+        var podJson = JsonNode.Parse(bytes)!["Pod"]!.DeepClone();
         _fullBody = JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["Pod"] = podJson, ["Nodes"] = new JsonObject { ["items"] = new JsonArray([.. nodes]) }, ["NodeNames"] = null });
         _namesBody = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
         {
@@ -52,9 +53,9 @@ public class ExtenderArgsBenchmarks
 
         var pipeline = new SchedulingPipeline(new PipelineOptions());
         var state = new ClusterState();
-        var v1Nodes = nodes.Select(n => KubernetesJson.Deserialize<V1Node>(n.ToJsonString())).ToList();
-        StandaloneCluster.Apply(state, new ClusterFileContents(v1Nodes, [], []), _ => { });
-        _verbs = new ExtenderVerbs(state, pipeline, new PendingPods(10_000), new InMemoryBinder(state, pipeline), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance);
+        var facts = nodes.Select(n => ObjectJson.ReadNode(JsonSerializer.SerializeToElement(n), "$")).ToList();
+        StandaloneCluster.Apply(state, new ClusterFileContents(facts, [], []), _ => { });
+        _verbs = new ExtenderVerbs(state, pipeline, new PendingPods(10_000), new InMemoryBinder(state, pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Microsoft.Extensions.Options.Options.Create(new Kaiwo.Extender.Hosting.ExtenderOptions()));
     }
 
     [Benchmark(Baseline = true, Description = "read names (500)")]
@@ -72,5 +73,5 @@ public class ExtenderArgsBenchmarks
     [Benchmark(Description = "prioritize names (500): read, score, write")]
     public byte[] PrioritizeNames() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Prioritize(Read(_namesBody)), ExtenderJson.Options);
 
-    private static ExtenderArgs Read(byte[] body) => JsonSerializer.Deserialize<ExtenderArgs>(body, ExtenderJson.Options)!;
+    private static ExtenderArgs Read(byte[] body) => ExtenderRequests.ReadArgs(body);
 }

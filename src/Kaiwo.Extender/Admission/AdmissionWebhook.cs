@@ -80,7 +80,7 @@ internal static partial class AdmissionWebhook
         {
             if (request.Object is not { } pod)
             {
-                await WriteError(http, StatusCodes.Status400BadRequest, "AdmissionReview.request.object is missing: a pod CREATE carries the Pod").ConfigureAwait(false);
+                await WriteError(http, StatusCodes.Status400BadRequest, "AdmissionReview.request.object ($.request.object) is missing: a pod CREATE carries the Pod").ConfigureAwait(false);
                 return;
             }
 
@@ -109,20 +109,20 @@ internal static partial class AdmissionWebhook
     {
         if (review is null)
         {
-            return "request body is not an AdmissionReview: it is JSON null";
+            return "request body is not an AdmissionReview: $ is JSON null";
         }
 
         if (review.ApiVersion != AdmissionReview.V1 || review.Kind != AdmissionReview.ReviewKind)
         {
-            return $"request body has apiVersion \"{review.ApiVersion}\" and kind \"{review.Kind}\"; this webhook reads {AdmissionReview.V1} {AdmissionReview.ReviewKind} (admissionReviewVersions: [v1])";
+            return $"request body has apiVersion ($.apiVersion) \"{review.ApiVersion}\" and kind ($.kind) \"{review.Kind}\"; this webhook reads {AdmissionReview.V1} {AdmissionReview.ReviewKind} (admissionReviewVersions: [v1])";
         }
 
         if (review.Request is null)
         {
-            return "AdmissionReview has no request";
+            return "AdmissionReview has no request ($.request)";
         }
 
-        return string.IsNullOrEmpty(review.Request.Uid) ? "AdmissionReview.request has no uid" : null;
+        return string.IsNullOrEmpty(review.Request.Uid) ? "AdmissionReview.request has no uid ($.request.uid)" : null;
     }
 
     /// <summary>The webhook is registered for pod CREATE only; anything else it is sent is admitted unchanged.</summary>

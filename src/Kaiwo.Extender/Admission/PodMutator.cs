@@ -1,8 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using k8s;
-using k8s.Models;
 using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Scheduling;
 using Kaiwo.Scheduling.Requests;
@@ -97,35 +95,33 @@ internal sealed class PodMutator
     }
 
     /// <summary>Decides on a pod given as JSON (an AdmissionReview's <c>request.object</c>).</summary>
-    /// <exception cref="JsonException">The JSON is not a Pod.</exception>
+    /// <exception cref="JsonException">The JSON is not a Pod: the message names the path and what was wrong.</exception>
     public PodDecision Decide(JsonElement podJson)
     {
-        if (podJson.ValueKind != JsonValueKind.Object)
+        PodFacts facts;
+        try
         {
-            throw new JsonException($"a Pod is a JSON object, not {podJson.ValueKind}");
+            // The one reading of a pod, as filter reads it; on CREATE the name may still be missing (generateName).
+            facts = ObjectJson.ReadPod(podJson, "$.request.object");
+        }
+        catch (ObjectReadException ex)
+        {
+            throw new JsonException(ex.Message, ex);
         }
 
-        // The pod is read here and only here, so Decide may complete its metadata below without touching the caller's.
-        var pod = KubernetesJson.Deserialize<V1Pod>(podJson.GetRawText()) ?? throw new JsonException("the Pod is JSON null");
-        return Decide(pod);
-    }
-
-    private PodDecision Decide(V1Pod pod)
-    {
-        if (!IsGpuPod(pod.Metadata?.Annotations))
+        if (!IsGpuPod(facts.Annotations))
         {
             return PodDecision.NotGpuPod;
         }
 
-        var request = GpuRequestParser.Parse(FactsOf(pod), _requests);
+        var request = GpuRequestParser.Parse(facts, _requests);
         if (!request.IsValid)
         {
             // The message RequestCheck gives filter, so a refused kubectl apply reads as filter's reason would.
             return new PodDecision { Verdict = PodVerdict.Refused, Message = string.Join("; ", request.Errors.Select(e => e.ToString())) };
         }
 
-        var spec = pod.Spec;
-        if (spec is null)
+        if (!podJson.TryGetProperty("spec", out var spec) || spec.ValueKind != JsonValueKind.Object)
         {
             return new PodDecision { Verdict = PodVerdict.GpuPod };
         }
@@ -134,13 +130,13 @@ internal sealed class PodMutator
 
         // The API server has already defaulted an absent schedulerName to default-scheduler; "add" replaces a member
         // that is there (RFC 6902, 4.1), so one operation covers both.
-        if (!string.Equals(spec.SchedulerName, _schedulerName, StringComparison.Ordinal))
+        if (!string.Equals(facts.SchedulerName, _schedulerName, StringComparison.Ordinal))
         {
             patch.Add(new JsonPatchOperation("add", "/spec/schedulerName", JsonValue.Create(_schedulerName)));
         }
 
-        AddDeviceVariable(patch, "initContainers", spec.InitContainers);
-        AddDeviceVariable(patch, "containers", spec.Containers);
+        AddDeviceVariable(patch, spec, "initContainers");
+        AddDeviceVariable(patch, spec, "containers");
         return new PodDecision { Verdict = PodVerdict.GpuPod, Patch = patch };
     }
 
@@ -148,43 +144,42 @@ internal sealed class PodMutator
     /// A GPU pod carries a <c>kaiwo.ai/gpu-*</c> annotation or <c>kaiwo.ai/placement</c>. A pod that asks only for
     /// whole <c>amd.com/gpu</c> without them is left to whichever scheduler it names.
     /// </summary>
-    private static bool IsGpuPod(IDictionary<string, string>? annotations) =>
-        annotations is not null && annotations.Keys.Any(key =>
+    private static bool IsGpuPod(IReadOnlyDictionary<string, string> annotations) =>
+        annotations.Keys.Any(key =>
             key.StartsWith(GpuAnnotationPrefix, StringComparison.Ordinal) || string.Equals(key, WellKnown.PlacementAnnotation, StringComparison.Ordinal));
-
-    private static PodFacts FactsOf(V1Pod pod)
-    {
-        // On CREATE, a pod of a ReplicaSet, Job or StatefulSet controller often has only metadata.generateName. The
-        // parser reads annotations and containers alone; the name only has to be there for the mapping.
-        pod.Metadata ??= new V1ObjectMeta();
-        if (string.IsNullOrEmpty(pod.Metadata.Name))
-        {
-            pod.Metadata.Name = string.IsNullOrEmpty(pod.Metadata.GenerateName) ? "(unnamed)" : pod.Metadata.GenerateName;
-        }
-
-        return KubernetesFacts.ToFacts(pod)!;
-    }
 
     /// <summary>
     /// Adds the variable to each container that does not define it yet. A container without <c>env</c> gets the whole
     /// array (a JSON patch cannot append to an array that is not there); one with <c>env</c> gets it appended with
-    /// <c>/-</c>, after its own.
+    /// <c>/-</c>, after its own. Only the names of <c>env</c> entries are read.
     /// </summary>
-    private static void AddDeviceVariable(List<JsonPatchOperation> patch, string field, IList<V1Container>? containers)
+    /// <exception cref="JsonException">A container's env is not an array.</exception>
+    private static void AddDeviceVariable(List<JsonPatchOperation> patch, JsonElement spec, string field)
     {
-        if (containers is null)
+        // ObjectJson.ReadPod has checked that the containers are an array (or null) of objects (or nulls).
+        if (!spec.TryGetProperty(field, out var containers) || containers.ValueKind != JsonValueKind.Array)
         {
             return;
         }
 
-        for (var i = 0; i < containers.Count; i++)
+        for (var i = 0; i < containers.GetArrayLength(); i++)
         {
-            var env = containers[i].Env;
+            var container = containers[i];
+            var env = container.ValueKind == JsonValueKind.Object && container.TryGetProperty("env", out var e) && e.ValueKind != JsonValueKind.Null ? e : (JsonElement?)null;
             if (env is null)
             {
                 patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env", new JsonArray(DeviceVariableFromRecord())));
+                continue;
             }
-            else if (!env.Any(e => string.Equals(e?.Name, DeviceVariable, StringComparison.Ordinal)))
+
+            if (env.Value.ValueKind != JsonValueKind.Array)
+            {
+                throw new JsonException($"$.request.object.spec.{field}[{i}].env: expected an array of EnvVar objects, got {ObjectJson.Describe(env.Value)}");
+            }
+
+            var defined = env.Value.EnumerateArray().Any(v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("name", out var n)
+                && n.ValueKind == JsonValueKind.String && string.Equals(n.GetString(), DeviceVariable, StringComparison.Ordinal));
+            if (!defined)
             {
                 patch.Add(new JsonPatchOperation("add", $"/spec/{field}/{i}/env/-", DeviceVariableFromRecord()));
             }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
@@ -16,19 +17,22 @@ internal static class ExtenderEndpoints
 {
     private static readonly JsonSerializerOptions InspectJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
+    /// <summary>Deeper JSON is refused: no Pod, Node or extender type nests anywhere near this.</summary>
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
+
     public static void Map(WebApplication app)
     {
         app.MapPost("/filter", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderArgs, ExtenderFilterResult>(http, "filter", args => Task.FromResult(verbs.Filter(args))))
+            Handle(http, "filter", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Filter(args))))
             .ServedOn(Listener.Verbs);
         app.MapPost("/prioritize", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderArgs, List<HostPriority>>(http, "prioritize", args => Task.FromResult(verbs.Prioritize(args))))
+            Handle(http, "prioritize", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Prioritize(args))))
             .ServedOn(Listener.Verbs);
         app.MapPost("/bind", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderBindingArgs, ExtenderBindingResult>(http, "bind", args => verbs.BindPodAsync(args, http.RequestAborted)))
+            Handle(http, "bind", "ExtenderBindingArgs", ExtenderRequests.ReadBinding, args => verbs.BindPodAsync(args, http.RequestAborted)))
             .ServedOn(Listener.Verbs);
         app.MapPost("/preempt", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle<ExtenderPreemptionArgs, ExtenderPreemptionResult>(http, "preempt", args => Task.FromResult(verbs.Preempt(args))))
+            Handle(http, "preempt", "ExtenderPreemptionArgs", ExtenderRequests.ReadPreemption, args => Task.FromResult(verbs.Preempt(args))))
             .ServedOn(Listener.Verbs);
 
         // Health and metrics tell nothing about pods: the network may have them (Prometheus, the kubelet's probes).
@@ -75,18 +79,18 @@ internal static class ExtenderEndpoints
     }
 
     /// <summary>
-    /// Reads the body as <typeparamref name="TArgs"/>, runs the verb, and writes its answer. Malformed JSON and
-    /// unusable requests get HTTP 400 with a JSON <c>Error</c>; an oversized body gets 413. Nothing here changes state
-    /// before the body has been read whole and checked.
+    /// Reads the body as JSON, then as <paramref name="type"/>, runs the verb, and writes its answer. Malformed JSON and
+    /// unusable requests get HTTP 400 with a JSON <c>Error</c> naming where (a JSON path, or the byte where the JSON
+    /// broke) and what was wrong; an oversized body gets 413. Nothing here changes state before the body has been read
+    /// whole and checked. The document stays alive until the answer is written: passed nodes are echoed from it.
     /// </summary>
-    private static async Task Handle<TArgs, TResult>(HttpContext http, string name, Func<TArgs, Task<TResult>> verb)
-        where TArgs : class
+    private static async Task Handle<TArgs, TResult>(HttpContext http, string name, string type, Func<JsonElement, TArgs> read, Func<TArgs, Task<TResult>> verb)
     {
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
         var started = time.GetTimestamp();
         try
         {
-            await HandleCore(http, verb).ConfigureAwait(false);
+            await HandleCore(http, type, read, verb).ConfigureAwait(false);
         }
         finally
         {
@@ -94,17 +98,16 @@ internal static class ExtenderEndpoints
         }
     }
 
-    private static async Task HandleCore<TArgs, TResult>(HttpContext http, Func<TArgs, Task<TResult>> verb)
-        where TArgs : class
+    private static async Task HandleCore<TArgs, TResult>(HttpContext http, string type, Func<JsonElement, TArgs> read, Func<TArgs, Task<TResult>> verb)
     {
-        TArgs? args;
+        JsonDocument document;
         try
         {
-            args = await JsonSerializer.DeserializeAsync<TArgs>(http.Request.Body, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
+            document = await JsonDocument.ParseAsync(http.Request.Body, DocumentOptions, http.RequestAborted).ConfigureAwait(false);
         }
         catch (JsonException ex)
         {
-            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {typeof(TArgs).Name}: {ex.Message}").ConfigureAwait(false);
+            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {type}: not JSON ({Where(ex)}): {ex.Message}").ConfigureAwait(false);
             return;
         }
         catch (BadHttpRequestException ex)
@@ -113,25 +116,27 @@ internal static class ExtenderEndpoints
             return;
         }
 
-        if (args is null)
+        using (document)
         {
-            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a {typeof(TArgs).Name}: it is JSON null").ConfigureAwait(false);
-            return;
-        }
+            TArgs args;
+            try
+            {
+                args = read(document.RootElement);
+            }
+            catch (ObjectReadException ex)
+            {
+                await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {type}: {ex.Path}: {ex.Problem}").ConfigureAwait(false);
+                return;
+            }
 
-        TResult result;
-        try
-        {
-            result = await verb(args).ConfigureAwait(false);
+            var result = await verb(args).ConfigureAwait(false);
+            await http.Response.WriteAsJsonAsync(result, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
         }
-        catch (BadExtenderRequestException ex)
-        {
-            await WriteError(http, StatusCodes.Status400BadRequest, ex.Message).ConfigureAwait(false);
-            return;
-        }
-
-        await http.Response.WriteAsJsonAsync(result, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
     }
+
+    /// <summary>Where a JSON syntax error is: the path so far and the line and byte.</summary>
+    private static string Where(JsonException ex) =>
+        $"at {ex.Path ?? "$"}, line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}";
 
     private static Task WriteError(HttpContext http, int status, string message)
     {

@@ -22,6 +22,17 @@ internal sealed class ExtenderOptions
 
     /// <summary>How many pods seen in filter are remembered for their bind.</summary>
     public int PendingPodCapacity { get; set; } = 10_000;
+
+    /// <summary>The default of <see cref="SchedulerNames"/>.</summary>
+    public static readonly IReadOnlyList<string> DefaultSchedulerNames = ["kaiwo-scheduler"];
+
+    /// <summary>
+    /// The schedulers whose pods bind and preempt act for (<c>spec.schedulerName</c>); null: <see cref="DefaultSchedulerNames"/>.
+    /// Null rather than a default list, because the configuration binder appends to a list it finds filled.
+    /// </summary>
+    public string[]? SchedulerNames { get; set; }
+
+    public IReadOnlyList<string> EffectiveSchedulerNames => SchedulerNames is { Length: > 0 } names ? names : DefaultSchedulerNames;
 }
 
 /// <summary>Section <c>Scheduling</c>: what pods may ask and how the pipeline decides.</summary>
@@ -118,6 +129,14 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.PendingPodCapacity < 1)
         {
             problems.Add($"{ExtenderOptions.Section}:PendingPodCapacity is {options.PendingPodCapacity}; it must be at least 1");
+        }
+
+        foreach (var scheduler in options.SchedulerNames ?? [])
+        {
+            if (string.IsNullOrEmpty(scheduler) || scheduler.Length > 253 || !scheduler.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
+            {
+                problems.Add($"{ExtenderOptions.Section}:SchedulerNames has \"{scheduler}\"; a scheduler name is 1 to 253 lower-case letters, digits, '-' and '.'");
+            }
         }
 
         if (options.Mode is not null && !new[] { "auto", "standalone", "live" }.Contains(options.Mode, StringComparer.OrdinalIgnoreCase))

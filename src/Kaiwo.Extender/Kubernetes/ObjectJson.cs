@@ -4,44 +4,152 @@ using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Extender.Kubernetes;
 
+/// <summary>A Pod's or Node's JSON has the wrong type at a field the core reads: where, and what was wrong.</summary>
+internal sealed class ObjectReadException(string path, string problem) : Exception($"{path}: {problem}")
+{
+    /// <summary>The JSON path of the field, from <c>$</c> (the whole body).</summary>
+    public string Path { get; } = path;
+
+    public string Problem { get; } = problem;
+}
+
 /// <summary>
-/// Reads the facts the scheduling core needs straight from a Pod's or Node's JSON, without materialising
-/// KubernetesClient's models: the informers apply every event of the cluster, and a full NodeList arrives with
-/// every filter call when the extender is not nodeCacheCapable, so this keeps both cheap.
+/// The one reading of a Pod or Node into the facts the scheduling core needs, straight from its JSON: extender
+/// requests, informer events, cluster files and the admission webhook all come through here, so the rules cannot
+/// drift apart. Only what a decision needs is read, in one pass over each object; a field we never use (probes, env,
+/// ports, timestamps) is never looked at and cannot fail a request.
 /// </summary>
+/// <remarks>
+/// The rules, as the API server's own Go decoding has them where they matter: keys are case-sensitive and the last
+/// of duplicate keys wins; <c>null</c> is the same as absent (in a label or annotation map it is the empty string).
+/// A field we read that holds the wrong JSON type is an <see cref="ObjectReadException"/> naming its path. Map values
+/// (labels, annotations, quantities) may be numbers or booleans, as a YAML cluster file writes them unquoted; they
+/// are kept as their text. Whether a value is acceptable (a quantity, an annotation) is the core's to say.
+/// </remarks>
 internal static class ObjectJson
 {
+    /// <summary>The longest name, namespace or uid accepted: Kubernetes' limit for object names.</summary>
+    public const int MaxNameLength = 253;
+
     private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
 
-    public static PodFacts? PodFactsOf(JsonElement pod)
+    /// <summary>Reads a Pod. Its name may be empty (a pod on CREATE may have only generateName): callers that need one check.</summary>
+    /// <exception cref="ObjectReadException">A field the core reads has the wrong type or is too long.</exception>
+    public static PodFacts ReadPod(JsonElement pod, string path)
     {
-        if (!pod.TryGetProperty("metadata", out var metadata) || metadata.ValueKind != JsonValueKind.Object)
+        ExpectObject(pod, path, "a Pod object");
+        string? name = null, ns = null, uid = null, nodeName = null, schedulerName = null, phase = null;
+        IReadOnlyDictionary<string, string> labels = Empty, annotations = Empty;
+        IReadOnlyList<ContainerFacts> containers = [], initContainers = [];
+        var priority = 0;
+        var deleting = false;
+        foreach (var top in pod.EnumerateObject())
         {
-            return null;
+            switch (top.Name)
+            {
+                case "metadata":
+                    var metadataPath = path + ".metadata";
+                    if (top.Value.ValueKind == JsonValueKind.Null)
+                    {
+                        break;
+                    }
+
+                    ExpectObject(top.Value, metadataPath, "an ObjectMeta object");
+                    foreach (var m in top.Value.EnumerateObject())
+                    {
+                        var at = $"{metadataPath}.{m.Name}";
+                        switch (m.Name)
+                        {
+                            case "name":
+                                name = Name(m.Value, at);
+                                break;
+                            case "namespace":
+                                ns = Name(m.Value, at);
+                                break;
+                            case "uid":
+                                uid = Name(m.Value, at);
+                                break;
+                            case "labels":
+                                labels = StringMap(m.Value, at);
+                                break;
+                            case "annotations":
+                                annotations = StringMap(m.Value, at);
+                                break;
+                            case "deletionTimestamp":
+                                // Only whether it is set matters: the time itself is never parsed.
+                                deleting = m.Value.ValueKind != JsonValueKind.Null;
+                                break;
+                        }
+                    }
+
+                    break;
+                case "spec":
+                    var specPath = path + ".spec";
+                    if (top.Value.ValueKind == JsonValueKind.Null)
+                    {
+                        break;
+                    }
+
+                    ExpectObject(top.Value, specPath, "a PodSpec object");
+                    foreach (var s in top.Value.EnumerateObject())
+                    {
+                        var at = $"{specPath}.{s.Name}";
+                        switch (s.Name)
+                        {
+                            case "containers":
+                                containers = Containers(s.Value, at, init: false);
+                                break;
+                            case "initContainers":
+                                initContainers = Containers(s.Value, at, init: true);
+                                break;
+                            case "nodeName":
+                                nodeName = Name(s.Value, at);
+                                break;
+                            case "schedulerName":
+                                schedulerName = Name(s.Value, at);
+                                break;
+                            case "priority":
+                                priority = Int32(s.Value, at);
+                                break;
+                        }
+                    }
+
+                    break;
+                case "status":
+                    if (top.Value.ValueKind == JsonValueKind.Null)
+                    {
+                        break;
+                    }
+
+                    ExpectObject(top.Value, path + ".status", "a PodStatus object");
+                    foreach (var st in top.Value.EnumerateObject())
+                    {
+                        if (st.Name == "phase")
+                        {
+                            phase = String(st.Value, path + ".status.phase");
+                        }
+                    }
+
+                    break;
+            }
         }
 
-        var name = String(metadata, "name");
-        if (string.IsNullOrEmpty(name))
-        {
-            return null;
-        }
-
-        var ns = String(metadata, "namespace") ?? "default";
-        var spec = pod.TryGetProperty("spec", out var s) && s.ValueKind == JsonValueKind.Object ? s : default;
-        var status = pod.TryGetProperty("status", out var st) && st.ValueKind == JsonValueKind.Object ? st : default;
+        ns = string.IsNullOrEmpty(ns) ? "default" : ns;
+        name ??= string.Empty;
         return new PodFacts
         {
             Namespace = ns,
             Name = name,
-            Uid = String(metadata, "uid") is { Length: > 0 } uid ? uid : $"{ns}/{name}",
-            Labels = Strings(metadata, "labels"),
-            Annotations = Strings(metadata, "annotations"),
-            Containers = spec.ValueKind == JsonValueKind.Object ? Containers(spec, "containers") : [],
-            InitContainers = spec.ValueKind == JsonValueKind.Object ? Containers(spec, "initContainers") : [],
-            NodeName = spec.ValueKind == JsonValueKind.Object && String(spec, "nodeName") is { Length: > 0 } node ? node : null,
-            SchedulerName = spec.ValueKind == JsonValueKind.Object ? String(spec, "schedulerName") : null,
-            Priority = spec.ValueKind == JsonValueKind.Object && spec.TryGetProperty("priority", out var p) && p.ValueKind == JsonValueKind.Number && p.TryGetInt32(out var priority) ? priority : 0,
-            Phase = (status.ValueKind == JsonValueKind.Object ? String(status, "phase") : null) switch
+            Uid = string.IsNullOrEmpty(uid) ? $"{ns}/{name}" : uid,
+            Labels = labels,
+            Annotations = annotations,
+            Containers = containers,
+            InitContainers = initContainers,
+            NodeName = string.IsNullOrEmpty(nodeName) ? null : nodeName,
+            SchedulerName = string.IsNullOrEmpty(schedulerName) ? null : schedulerName,
+            Priority = priority,
+            IsDeleting = deleting,
+            Phase = phase switch
             {
                 "Running" => PodPhase.Running,
                 "Succeeded" => PodPhase.Succeeded,
@@ -52,71 +160,246 @@ internal static class ObjectJson
         };
     }
 
-    /// <summary>Name, labels, annotations and allocatable of a Node; null without a name.</summary>
-    public static NodeFacts? NodeFactsOf(JsonElement node)
+    /// <summary>Reads a Node: name, labels, annotations and allocatable.</summary>
+    /// <exception cref="ObjectReadException">The name is missing, or a field the core reads has the wrong type.</exception>
+    public static NodeFacts ReadNode(JsonElement node, string path)
     {
-        if (!node.TryGetProperty("metadata", out var metadata) || metadata.ValueKind != JsonValueKind.Object
-            || String(metadata, "name") is not { Length: > 0 } name)
+        ExpectObject(node, path, "a Node object");
+        string? name = null;
+        IReadOnlyDictionary<string, string> labels = Empty, annotations = Empty, allocatable = Empty;
+        foreach (var top in node.EnumerateObject())
         {
-            return null;
-        }
-
-        return new NodeFacts
-        {
-            Name = name,
-            Labels = Strings(metadata, "labels"),
-            Annotations = Strings(metadata, "annotations"),
-            Allocatable = node.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.Object ? Strings(status, "allocatable") : Empty,
-        };
-    }
-
-    private static List<ContainerFacts> Containers(JsonElement spec, string property)
-    {
-        if (!spec.TryGetProperty(property, out var array) || array.ValueKind != JsonValueKind.Array)
-        {
-            return [];
-        }
-
-        var result = new List<ContainerFacts>(array.GetArrayLength());
-        foreach (var c in array.EnumerateArray())
-        {
-            if (c.ValueKind != JsonValueKind.Object)
+            var at = $"{path}.{top.Name}";
+            if (top.Value.ValueKind == JsonValueKind.Null || top.Name is not ("metadata" or "status"))
             {
                 continue;
             }
 
-            var resources = c.TryGetProperty("resources", out var r) && r.ValueKind == JsonValueKind.Object ? r : default;
-            result.Add(new ContainerFacts(
-                String(c, "name") ?? string.Empty,
-                resources.ValueKind == JsonValueKind.Object ? Strings(resources, "requests") : Empty,
-                resources.ValueKind == JsonValueKind.Object ? Strings(resources, "limits") : Empty,
-                String(c, "restartPolicy") == "Always"));
+            ExpectObject(top.Value, at, "an object");
+            foreach (var p in top.Value.EnumerateObject())
+            {
+                switch (top.Name, p.Name)
+                {
+                    case ("metadata", "name"):
+                        name = Name(p.Value, $"{at}.name");
+                        break;
+                    case ("metadata", "labels"):
+                        labels = StringMap(p.Value, $"{at}.labels");
+                        break;
+                    case ("metadata", "annotations"):
+                        annotations = StringMap(p.Value, $"{at}.annotations");
+                        break;
+                    case ("status", "allocatable"):
+                        allocatable = Quantities(p.Value, $"{at}.allocatable");
+                        break;
+                }
+            }
+        }
+
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new ObjectReadException(path + ".metadata.name", "is missing; a Node needs a name");
+        }
+
+        return new NodeFacts { Name = name, Labels = labels, Annotations = annotations, Allocatable = allocatable };
+    }
+
+    /// <summary>For the informers: the pod, or null when it has no name or cannot be read (the API server never sends one).</summary>
+    public static PodFacts? PodFactsOf(JsonElement pod)
+    {
+        try
+        {
+            var facts = ReadPod(pod, "$");
+            return facts.Name.Length == 0 ? null : facts;
+        }
+        catch (ObjectReadException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>For the informers: the node, or null when it has no name or cannot be read.</summary>
+    public static NodeFacts? NodeFactsOf(JsonElement node)
+    {
+        try
+        {
+            return ReadNode(node, "$");
+        }
+        catch (ObjectReadException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A JSON path segment for a map key: <c>['kaiwo.ai/gpu-fraction']</c>, shortened when the key is huge.</summary>
+    public static string KeySegment(string key) => $"['{Shorten(key)}']";
+
+    /// <summary>A JSON value described for a message: its kind, and a number's or short string's text.</summary>
+    public static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Null => "null",
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        JsonValueKind.Number => $"the number {Shorten(value.GetRawText())}",
+        JsonValueKind.String => $"the string \"{Shorten(value.GetString() ?? string.Empty)}\"",
+        JsonValueKind.Array => "an array",
+        _ => "an object",
+    };
+
+    public static ObjectReadException WrongType(string path, string expected, JsonElement value) =>
+        new(path, $"expected {expected}, got {Describe(value)}");
+
+    public static void ExpectObject(JsonElement value, string path, string expected)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw WrongType(path, expected, value);
+        }
+    }
+
+    /// <summary>A string or null.</summary>
+    public static string? String(JsonElement value, string path) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.Null => null,
+        _ => throw WrongType(path, "a string", value),
+    };
+
+    /// <summary>A name, namespace or uid: a string of at most <see cref="MaxNameLength"/> characters, or null.</summary>
+    public static string? Name(JsonElement value, string path)
+    {
+        var text = String(value, path);
+        if (text is { Length: > MaxNameLength })
+        {
+            throw new ObjectReadException(path, $"is {text.Length} characters long; Kubernetes names are at most {MaxNameLength}");
+        }
+
+        return text;
+    }
+
+    /// <summary>A 32-bit integer, or 0 for null.</summary>
+    public static int Int32(JsonElement value, string path) => value.ValueKind switch
+    {
+        JsonValueKind.Null => 0,
+        JsonValueKind.Number when value.TryGetInt32(out var n) => n,
+        _ => throw WrongType(path, "a whole number from -2147483648 to 2147483647", value),
+    };
+
+    private static string Shorten(string text) => text.Length <= 64 ? text : string.Concat(text.AsSpan(0, 64), $"... ({text.Length} characters)");
+
+    private static List<ContainerFacts> Containers(JsonElement array, string path, bool init)
+    {
+        if (array.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            throw WrongType(path, "an array of containers", array);
+        }
+
+        var result = new List<ContainerFacts>(array.GetArrayLength());
+        var index = 0;
+        foreach (var c in array.EnumerateArray())
+        {
+            var at = $"{path}[{index++}]";
+            if (c.ValueKind == JsonValueKind.Null)
+            {
+                continue; // as Go decodes it: a container with nothing set, which asks for nothing
+            }
+
+            ExpectObject(c, at, "a Container object");
+            string? name = null, restartPolicy = null;
+            IReadOnlyDictionary<string, string> requests = Empty, limits = Empty;
+            foreach (var p in c.EnumerateObject())
+            {
+                switch (p.Name)
+                {
+                    case "name":
+                        name = Name(p.Value, $"{at}.name");
+                        break;
+                    case "restartPolicy" when init:
+                        restartPolicy = String(p.Value, $"{at}.restartPolicy");
+                        break;
+                    case "resources" when p.Value.ValueKind != JsonValueKind.Null:
+                        ExpectObject(p.Value, $"{at}.resources", "a ResourceRequirements object");
+                        foreach (var r in p.Value.EnumerateObject())
+                        {
+                            if (r.Name == "requests")
+                            {
+                                requests = Quantities(r.Value, $"{at}.resources.requests");
+                            }
+                            else if (r.Name == "limits")
+                            {
+                                limits = Quantities(r.Value, $"{at}.resources.limits");
+                            }
+                        }
+
+                        break;
+                }
+            }
+
+            result.Add(new ContainerFacts(name ?? string.Empty, requests, limits, restartPolicy == "Always"));
         }
 
         return result;
     }
 
-    private static string? String(JsonElement e, string property) =>
-        e.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static IReadOnlyDictionary<string, string> Strings(JsonElement parent, string property)
+    /// <summary>Labels or annotations: strings (null is the empty string, numbers and booleans their text).</summary>
+    private static IReadOnlyDictionary<string, string> StringMap(JsonElement map, string path)
     {
-        if (!parent.TryGetProperty(property, out var map) || map.ValueKind != JsonValueKind.Object)
+        if (map.ValueKind == JsonValueKind.Null)
         {
             return Empty;
         }
 
+        ExpectObject(map, path, "an object of strings");
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var p in map.EnumerateObject())
         {
             result[p.Name] = p.Value.ValueKind switch
             {
                 JsonValueKind.String => p.Value.GetString()!,
+                JsonValueKind.Null => string.Empty,
                 JsonValueKind.Number => p.Value.GetRawText(),
-                _ => string.Empty,
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                _ => throw WrongType(path + KeySegment(p.Name), "a string", p.Value),
             };
         }
 
-        return result;
+        return result.Count == 0 ? Empty : result;
+    }
+
+    /// <summary>A resource list: quantities as strings or numbers; a null entry is absent. Parsing them is the core's.</summary>
+    private static IReadOnlyDictionary<string, string> Quantities(JsonElement map, string path)
+    {
+        if (map.ValueKind == JsonValueKind.Null)
+        {
+            return Empty;
+        }
+
+        ExpectObject(map, path, "an object of quantities");
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
+        {
+            switch (p.Value.ValueKind)
+            {
+                case JsonValueKind.String:
+                    result[p.Name] = p.Value.GetString()!;
+                    break;
+                case JsonValueKind.Number:
+                    result[p.Name] = p.Value.GetRawText();
+                    break;
+                case JsonValueKind.Null:
+                    result.Remove(p.Name);
+                    break;
+                default:
+                    throw WrongType(path + KeySegment(p.Name), "a quantity (a string such as \"500m\" or a number)", p.Value);
+            }
+        }
+
+        return result.Count == 0 ? Empty : result;
     }
 }

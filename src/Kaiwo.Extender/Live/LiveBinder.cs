@@ -53,9 +53,10 @@ internal sealed partial class LiveBinder : IPodBinder
     /// <summary>Bindings the API server refused because the pod was already assigned.</summary>
     public long Conflicts => Interlocked.Read(ref _conflicts);
 
-    public async Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken)
+    public async Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
     {
-        var reserved = Reservations.Reserve(_state, _pipeline, _queues, pod, nodeName, evaluation, _time.GetUtcNow() + _options.AssumedPodTtl);
+        var now = _time.GetUtcNow();
+        var reserved = Reservations.Reserve(_state, _pipeline, _queues, pod, nodeName, now, now + _options.AssumedPodTtl);
         if (!reserved.Succeeded)
         {
             return new BindOutcome(reserved.Reason, null);

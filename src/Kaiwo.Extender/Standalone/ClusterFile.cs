@@ -1,19 +1,21 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using k8s;
-using k8s.Models;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Requests;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Kaiwo.Extender.Standalone;
 
 /// <summary>The objects of a cluster file.</summary>
-internal sealed record ClusterFileContents(IReadOnlyList<V1Node> Nodes, IReadOnlyList<V1Pod> Pods, IReadOnlyList<JsonElement> Queues);
+internal sealed record ClusterFileContents(IReadOnlyList<NodeFacts> Nodes, IReadOnlyList<PodFacts> Pods, IReadOnlyList<JsonElement> Queues);
 
 /// <summary>
 /// Reads a standalone cluster: plain Kubernetes YAML as <c>kubectl get -o yaml</c> writes it, multi-document or a
 /// <c>List</c>, holding Node, Pod and KaiwoQueue objects. Other kinds are refused by name, so a typo is not silently
-/// dropped.
+/// dropped. Each object becomes JSON, as kubectl would send it, and Nodes and Pods are read by the same
+/// <see cref="ObjectJson"/> as the API server's objects.
 /// </summary>
 internal static class ClusterFile
 {
@@ -44,8 +46,8 @@ internal static class ClusterFile
             throw new ClusterFileException($"cluster file {source}: not valid YAML at line {ex.Start.Line}: {ex.Message}", ex);
         }
 
-        var nodes = new List<V1Node>();
-        var pods = new List<V1Pod>();
+        var nodes = new List<NodeFacts>();
+        var pods = new List<PodFacts>();
         var queues = new List<JsonElement>();
         var number = 0;
         foreach (var document in stream.Documents)
@@ -89,27 +91,31 @@ internal static class ClusterFile
             }
 
             var kind = Scalar(mapping, "kind");
-            var text = Serialize(mapping);
+            if (kind is not ("Node" or "Pod" or "KaiwoQueue"))
+            {
+                throw new ClusterFileException($"cluster file {source}: {where} has kind \"{kind}\"; accepted kinds are Node, Pod, KaiwoQueue and List");
+            }
+
+            var json = JsonSerializer.SerializeToElement(ToJson(mapping));
             try
             {
                 switch (kind)
                 {
                     case "Node":
-                        nodes.Add(KubernetesYaml.Deserialize<V1Node>(text, strict: false));
+                        nodes.Add(ObjectJson.ReadNode(json, "$"));
                         break;
                     case "Pod":
-                        pods.Add(KubernetesYaml.Deserialize<V1Pod>(text, strict: false));
-                        break;
-                    case "KaiwoQueue":
-                        queues.Add(JsonSerializer.SerializeToElement(ToJson(mapping)));
+                        var pod = ObjectJson.ReadPod(json, "$");
+                        pods.Add(pod.Name.Length > 0 ? pod : throw new ObjectReadException("$.metadata.name", "is missing; a Pod needs a name"));
                         break;
                     default:
-                        throw new ClusterFileException($"cluster file {source}: {where} has kind \"{kind}\"; accepted kinds are Node, Pod, KaiwoQueue and List");
+                        queues.Add(json);
+                        break;
                 }
             }
-            catch (YamlException ex)
+            catch (ObjectReadException ex)
             {
-                throw new ClusterFileException($"cluster file {source}: {where} ({kind}) does not read as a Kubernetes {kind}: {ex.Message}", ex);
+                throw new ClusterFileException($"cluster file {source}: {where} ({kind}) does not read as a Kubernetes {kind}: {ex.Path}: {ex.Problem}", ex);
             }
         }
     }
@@ -121,7 +127,7 @@ internal static class ClusterFile
     internal static JsonNode? ToJson(YamlNode node) => node switch
     {
         YamlMappingNode map => new JsonObject(map.Children.Select(p => KeyValuePair.Create(
-            p.Key is YamlScalarNode key ? key.Value ?? string.Empty : throw new ClusterFileException($"a KaiwoQueue has a mapping key that is not a plain value, at line {p.Key.Start.Line}"),
+            p.Key is YamlScalarNode key ? key.Value ?? string.Empty : throw new ClusterFileException($"an object has a mapping key that is not a plain value, at line {p.Key.Start.Line}"),
             ToJson(p.Value)))),
         YamlSequenceNode seq => new JsonArray([.. seq.Children.Select(ToJson)]),
         YamlScalarNode { Style: ScalarStyle.Plain, Value: "null" or "~" or "" or null } => null,
@@ -132,13 +138,6 @@ internal static class ClusterFile
         YamlScalarNode scalar => JsonValue.Create(scalar.Value),
         _ => null,
     };
-
-    private static string Serialize(YamlNode node)
-    {
-        var writer = new StringWriter();
-        new YamlStream(new YamlDocument(node)).Save(writer, assignAnchors: false);
-        return writer.ToString();
-    }
 }
 
 /// <summary>A cluster file that cannot be served: the message says where and why.</summary>

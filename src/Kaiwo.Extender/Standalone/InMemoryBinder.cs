@@ -12,11 +12,11 @@ namespace Kaiwo.Extender.Standalone;
 /// Standalone bind: reserves the devices under the node's lock and writes the allocation record onto the pod in
 /// memory, exactly as the live binder writes it to the API server, so that state rebuilt from the pods is the same.
 /// </summary>
-internal sealed class InMemoryBinder(ClusterState state, SchedulingPipeline pipeline, QueueState? queues = null) : IPodBinder
+internal sealed class InMemoryBinder(ClusterState state, SchedulingPipeline pipeline, TimeProvider time, QueueState? queues = null) : IPodBinder
 {
-    public Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken)
+    public Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
     {
-        var result = Reservations.Reserve(state, pipeline, queues, pod, nodeName, evaluation, assumedUntil: null);
+        var result = Reservations.Reserve(state, pipeline, queues, pod, nodeName, time.GetUtcNow(), assumedUntil: null);
         if (!result.Succeeded)
         {
             return Task.FromResult(new BindOutcome(result.Reason, null));

@@ -1,5 +1,4 @@
 using Kaiwo.Extender.Hosting;
-using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
@@ -39,15 +38,12 @@ internal sealed partial class StandaloneCluster(
     {
         foreach (var node in contents.Nodes)
         {
-            if (KubernetesFacts.ToFacts(node) is { } facts)
-            {
-                state.UpsertNode(facts);
-            }
+            state.UpsertNode(node);
         }
 
         foreach (var pod in contents.Pods)
         {
-            if (KubernetesFacts.ToFacts(pod) is { } facts && state.UpsertPod(facts) is { } warning)
+            if (state.UpsertPod(pod) is { } warning)
             {
                 warn(warning);
             }

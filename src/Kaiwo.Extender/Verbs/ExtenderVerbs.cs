@@ -1,6 +1,4 @@
-using k8s.Models;
 using Kaiwo.Extender.Hosting;
-using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
@@ -9,11 +7,9 @@ using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
+using Microsoft.Extensions.Options;
 
 namespace Kaiwo.Extender.Verbs;
-
-/// <summary>A request that is well-formed JSON but not a usable extender request: answered with HTTP 400.</summary>
-internal sealed class BadExtenderRequestException(string message) : Exception(message);
 
 /// <summary>
 /// The four extender verbs over the in-memory state. Filter, prioritize and preempt only read memory;
@@ -26,10 +22,13 @@ internal sealed partial class ExtenderVerbs(
     IPodBinder binder,
     TimeProvider time,
     ILogger<ExtenderVerbs> log,
+    IOptions<ExtenderOptions> options,
     ExtenderMetrics? metrics = null,
     QueueState? queues = null,
     ClusterMode? mode = null)
 {
+    private readonly IReadOnlyList<string> _schedulerNames = options.Value.EffectiveSchedulerNames;
+
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
         var (evaluation, candidates) = Prepare(args);
@@ -92,162 +91,77 @@ internal sealed partial class ExtenderVerbs(
         return scores;
     }
 
-    public async Task<ExtenderBindingResult> BindPodAsync(ExtenderBindingArgs args, CancellationToken cancellationToken)
+    /// <summary>
+    /// Binds the pod as kube-scheduler last showed it (the newest filter copy, else the cluster's), once the core's
+    /// <see cref="BindRules"/> find it ours: a refused bind makes no reservation and no API call.
+    /// </summary>
+    public async Task<ExtenderBindingResult> BindPodAsync(BindTarget target, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(args.PodName) || string.IsNullOrEmpty(args.PodNamespace) || string.IsNullOrEmpty(args.PodUid) || string.IsNullOrEmpty(args.Node))
-        {
-            throw new BadExtenderRequestException("ExtenderBindingArgs needs PodName, PodNamespace, PodUID and Node; got " +
-                $"PodName=\"{args.PodName}\", PodNamespace=\"{args.PodNamespace}\", PodUID=\"{args.PodUid}\", Node=\"{args.Node}\"");
-        }
-
-        var key = $"{args.PodNamespace}/{args.PodName}";
-        var pod = state.TryGetPod(args.PodUid, out var known, out _) ? known : pending.Find(args.PodUid);
+        var key = target.Key;
+        var inCluster = state.TryGetPod(target.PodUid, out var known, out _) ? known : null;
+        var pod = pending.Find(target.PodUid)?.Pod ?? inCluster;
         if (pod is null)
         {
-            LogBindFailed(log, key, args.Node, "unknown pod");
+            LogBindFailed(log, key, target.Node, "unknown pod");
             metrics?.RecordBind(false, "unknown-pod");
-            return new ExtenderBindingResult { Error = $"pod {key} (uid {args.PodUid}) is not known to the extender: it was not filtered here and is not in the cluster" };
+            return new ExtenderBindingResult { Error = $"pod {key} (uid {target.PodUid}) is not known to the extender: it was not filtered here and is not in the cluster" };
         }
 
-        if (pod.Namespace != args.PodNamespace || pod.Name != args.PodName)
+        if (BindRules.Refusal(target, pod, inCluster, _schedulerNames) is { } refusal)
         {
-            metrics?.RecordBind(false, "uid-mismatch");
-            return new ExtenderBindingResult { Error = $"pod uid {args.PodUid} belongs to {pod.Key}, not {key}" };
+            LogBindFailed(log, key, target.Node, refusal);
+            metrics?.RecordBind(false, "not-ours");
+            return new ExtenderBindingResult { Error = refusal };
         }
 
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
-        if (evaluation.Unresolvable is { } reason)
-        {
-            LogBindFailed(log, key, args.Node, reason);
-            metrics?.RecordBind(false, "invalid-request");
-            return new ExtenderBindingResult { Error = $"pod {key} cannot be placed: {reason}" };
-        }
-
-        var outcome = await binder.BindAsync(pod, args.Node, evaluation, cancellationToken).ConfigureAwait(false);
+        var outcome = await binder.BindAsync(pod, target.Node, cancellationToken).ConfigureAwait(false);
         if (!outcome.Succeeded)
         {
-            LogBindFailed(log, key, args.Node, outcome.Error!);
+            LogBindFailed(log, key, target.Node, outcome.Error!);
             metrics?.RecordBind(false, "bind-failed");
             return new ExtenderBindingResult { Error = outcome.Error! };
         }
 
         metrics?.RecordBind(true, "bound");
-        pending.Forget(args.PodUid);
-        LogBound(log, key, args.Node, outcome.VisibleDevices ?? "none");
+        pending.Forget(target.PodUid);
+        LogBound(log, key, target.Node, outcome.VisibleDevices ?? "none");
         return new ExtenderBindingResult();
     }
 
     /// <summary>
-    /// Filters the scheduler's victims by queue (see <see cref="QueueReclaim"/>) when there are queues, and keeps a node
-    /// only if removing the victims left there lets the pod fit; a node whose victims are all refused is dropped.
+    /// Offers, per node, the victims the core's <see cref="Preemption"/> rules allow; a node whose victims are all
+    /// refused, or where the pod would not fit without them, is dropped. Only a preemptor of our schedulers gets any.
     /// </summary>
     public ExtenderPreemptionResult Preempt(ExtenderPreemptionArgs args)
     {
-        if (args.Pod is null || KubernetesFacts.ToFacts(args.Pod) is not { } pod)
+        var result = new ExtenderPreemptionResult();
+        var scheduler = string.IsNullOrEmpty(args.Pod.SchedulerName) ? BindRules.DefaultSchedulerName : args.Pod.SchedulerName;
+        if (!_schedulerNames.Contains(scheduler))
         {
-            throw new BadExtenderRequestException("ExtenderPreemptionArgs.Pod is missing or has no metadata.name");
+            return result;
         }
 
-        var victims = args.NodeNameToMetaVictims
-            ?? args.NodeNameToVictims?.ToDictionary(
-                p => p.Key,
-                p => new MetaVictims
-                {
-                    Pods = p.Value?.Pods?.Select(v => new MetaPod { Uid = v.Metadata?.Uid ?? string.Empty }).ToList() ?? [],
-                    NumPdbViolations = p.Value?.NumPdbViolations ?? 0,
-                })
-            ?? [];
-
-        var snapshot = queues?.ForFilter();
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), snapshot);
-        var leaf = snapshot?.Tree.LeafFor(pod.Labels.GetValueOrDefault(Scheduling.WellKnown.QueueLabel)).Queue;
-        var result = new ExtenderPreemptionResult();
-        foreach (var (nodeName, nodeVictims) in victims.OrderBy(p => p.Key, StringComparer.Ordinal))
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.ForFilter());
+        foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (nodeVictims is null || evaluation.Unresolvable is not null)
+            var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();
+            if (Preemption.VictimsOn(state, pipeline, evaluation, nodeName, uids) is { } kept)
             {
-                continue;
-            }
-
-            if (!state.TryGetNode(nodeName, out var node))
-            {
-                // A node we do not track holds no GPUs of ours: only a pod without a GPU ask can use it.
-                if (!evaluation.Context.Request.WantsGpu)
+                result.NodeNameToMetaVictims[nodeName] = new MetaVictims
                 {
-                    result.NodeNameToMetaVictims[nodeName] = nodeVictims;
-                }
-
-                continue;
-            }
-
-            var kept = snapshot is not null && leaf is not null
-                ? AllowedByQueues(snapshot, leaf, pod, evaluation, nodeVictims.Pods)
-                : nodeVictims.Pods;
-            if (kept.Count == 0)
-            {
-                continue;
-            }
-
-            var usage = node!.Usage;
-            foreach (var victim in kept)
-            {
-                usage = usage.Without(victim.Uid);
-            }
-
-            // Judged without the queue check: admission counts the victims' usage, which preemption is about to free.
-            var fit = pipeline.EvaluateNode(evaluation with { Refusal = null }, node with { Usage = usage });
-            if (fit.Fits)
-            {
-                result.NodeNameToMetaVictims[nodeName] = new MetaVictims { Pods = [.. kept], NumPdbViolations = nodeVictims.NumPdbViolations };
+                    Pods = [.. kept.Select(uid => new MetaPod { Uid = uid })],
+                    NumPdbViolations = nodeVictims.NumPdbViolations,
+                };
             }
         }
 
         return result;
     }
 
-    private List<MetaPod> AllowedByQueues(QueueSnapshot snapshot, string leaf, PodFacts preemptor, PodEvaluation evaluation, List<MetaPod> victims)
-    {
-        var candidates = new List<VictimCandidate>();
-        var unknown = new List<MetaPod>();
-        foreach (var victim in victims)
-        {
-            if (state.TryGetPod(victim.Uid, out var facts, out var allocation))
-            {
-                var request = GpuRequestParser.Parse(facts!, new RequestOptions());
-                candidates.Add(new VictimCandidate(victim.Uid, facts!.Labels.GetValueOrDefault(Scheduling.WellKnown.QueueLabel), facts.Priority, PodResources.Usage(facts, allocation, request)));
-            }
-            else
-            {
-                unknown.Add(victim); // not ours to judge: kube-scheduler chose it and we know nothing against it
-            }
-        }
-
-        var allowed = QueueReclaim.Allowed(snapshot, leaf, preemptor.Priority, PodResources.Request(preemptor, evaluation.Context.Request), candidates)
-            .Select(v => v.Uid)
-            .ToHashSet(StringComparer.Ordinal);
-        return [.. victims.Where(v => allowed.Contains(v.Uid) || unknown.Contains(v))];
-    }
-
     private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)
     {
-        if (args.Pod is null || KubernetesFacts.ToFacts(args.Pod) is not { } pod)
-        {
-            throw new BadExtenderRequestException("ExtenderArgs.Pod is missing or has no metadata.name");
-        }
-
-        if (args.NodeNames is null && args.Nodes is null)
-        {
-            throw new BadExtenderRequestException("ExtenderArgs needs NodeNames (nodeCacheCapable: true) or Nodes.items (nodeCacheCapable: false); both are null");
-        }
-
-        pending.Remember(pod);
-        if (mode?.Kind == ClusterModeKind.Standalone && !state.TryGetPod(pod.Uid, out _, out _))
-        {
-            // Standalone has no informer: a pod kube-scheduler shows us is a pending pod of the cluster from now on,
-            // so that it counts in its queue's demand as it would in live mode.
-            state.UpsertPod(pod);
-        }
-
+        var pod = args.Pod;
+        Remember(pod);
         var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
@@ -261,16 +175,34 @@ internal sealed partial class ExtenderVerbs(
         {
             foreach (var requestNode in args.Nodes!.Items)
             {
-                if (requestNode.Facts is not { } facts)
-                {
-                    throw new BadExtenderRequestException("ExtenderArgs.Nodes.items has a node without metadata.name");
-                }
-
+                var facts = requestNode.Facts;
                 candidates.Add((facts.Name, state.TryGetNode(facts.Name, out var node) ? node : FromRequest(facts), requestNode));
             }
         }
 
         return (evaluation, candidates);
+    }
+
+    /// <summary>
+    /// Keeps the pod as last seen for its bind. Standalone has no informer, so a pod kube-scheduler shows us is also a
+    /// pending pod of the cluster (it counts in its queue's demand, as in live mode) while it is remembered; it holds
+    /// nothing, whatever node or record the body claims. Pods forgotten for room stop counting.
+    /// </summary>
+    private void Remember(PodFacts pod)
+    {
+        var registered = false;
+        if (mode?.Kind == ClusterModeKind.Standalone && (!state.TryGetPod(pod.Uid, out _, out _) || pending.Find(pod.Uid)?.Registered == true))
+        {
+            registered = state.RegisterPending(pod);
+        }
+
+        foreach (var forgotten in pending.Remember(pod, registered))
+        {
+            if (forgotten.Registered)
+            {
+                state.ForgetPending(forgotten.Pod.Uid);
+            }
+        }
     }
 
     /// <summary>A node kube-scheduler knows and we do not yet: judged from its own labels, with nothing allocated.</summary>

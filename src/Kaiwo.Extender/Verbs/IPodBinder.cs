@@ -1,4 +1,3 @@
-using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Extender.Verbs;
@@ -10,10 +9,11 @@ internal sealed record BindOutcome(string? Error, string? VisibleDevices)
 }
 
 /// <summary>
-/// Completes a bind once the pipeline has the pod: reserves the devices and records the decision.
-/// Standalone keeps the record in memory; the live adapter patches the pod and creates the Binding.
+/// Completes a bind the verbs have found to be ours (<see cref="Scheduling.Pipeline.BindRules"/>): evaluates the pod
+/// once and reserves the devices (<see cref="Reservations"/>), then records the decision. Standalone keeps the
+/// record in memory; the live adapter patches the pod and creates the Binding.
 /// </summary>
 internal interface IPodBinder
 {
-    Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, PodEvaluation evaluation, CancellationToken cancellationToken);
+    Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken);
 }

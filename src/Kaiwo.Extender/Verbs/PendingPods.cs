@@ -1,39 +1,73 @@
-using System.Collections.Concurrent;
 using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Extender.Verbs;
 
 /// <summary>
-/// The pods kube-scheduler has shown us in filter, by uid, so that bind (whose body names the pod only) can find
-/// its annotations. Bounded: past the capacity the oldest are forgotten.
+/// The pods kube-scheduler has shown us in filter, by uid, as last seen, so that bind (whose body names the pod
+/// only) places the newest ask. Bounded: past the capacity the pod seen longest ago is forgotten, so memory stays
+/// flat under any stream of new pods.
 /// </summary>
 internal sealed class PendingPods(int capacity)
 {
-    private readonly ConcurrentDictionary<string, PodFacts> _pods = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<string> _order = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, LinkedListNode<Entry>> _byUid = new(StringComparer.Ordinal);
+    private readonly LinkedList<Entry> _byAge = new();
 
-    public void Remember(PodFacts pod)
+    /// <summary>One remembered pod; <c>Registered</c> when standalone filter made it a pending pod of the state.</summary>
+    public sealed record Entry(PodFacts Pod, bool Registered);
+
+    public int Count
     {
-        if (_pods.TryGetValue(pod.Uid, out var known) && ReferenceEquals(known, pod))
+        get
         {
-            return;
-        }
-
-        if (_pods.TryAdd(pod.Uid, pod))
-        {
-            _order.Enqueue(pod.Uid);
-            while (_pods.Count > capacity && _order.TryDequeue(out var oldest))
+            lock (_gate)
             {
-                _pods.TryRemove(oldest, out _);
+                return _byUid.Count;
             }
-        }
-        else
-        {
-            _pods[pod.Uid] = pod;
         }
     }
 
-    public PodFacts? Find(string uid) => _pods.TryGetValue(uid, out var pod) ? pod : null;
+    /// <summary>Remembers the pod as it is now, as the newest; returns the entries forgotten to make room.</summary>
+    public IReadOnlyList<Entry> Remember(PodFacts pod, bool registered)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        lock (_gate)
+        {
+            if (_byUid.Remove(pod.Uid, out var known))
+            {
+                _byAge.Remove(known);
+                registered |= known.Value.Registered;
+            }
 
-    public void Forget(string uid) => _pods.TryRemove(uid, out _);
+            _byUid[pod.Uid] = _byAge.AddLast(new Entry(pod, registered));
+            List<Entry>? forgotten = null;
+            while (_byUid.Count > capacity && _byAge.First is { } oldest)
+            {
+                _byAge.RemoveFirst();
+                _byUid.Remove(oldest.Value.Pod.Uid);
+                (forgotten ??= []).Add(oldest.Value);
+            }
+
+            return forgotten ?? (IReadOnlyList<Entry>)[];
+        }
+    }
+
+    public Entry? Find(string uid)
+    {
+        lock (_gate)
+        {
+            return _byUid.TryGetValue(uid, out var node) ? node.Value : null;
+        }
+    }
+
+    public void Forget(string uid)
+    {
+        lock (_gate)
+        {
+            if (_byUid.Remove(uid, out var node))
+            {
+                _byAge.Remove(node);
+            }
+        }
+    }
 }

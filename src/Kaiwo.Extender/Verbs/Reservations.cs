@@ -6,10 +6,10 @@ using Kaiwo.Scheduling.State;
 namespace Kaiwo.Extender.Verbs;
 
 /// <summary>
-/// The in-memory half of every bind: re-fit and reserve. With queues, binds pass one at a time through the
-/// admission gate and re-check admission against a snapshot taken inside it, so that two binds racing for the
-/// last of a queue's limit cannot both get it. The snapshot is built before the pod and node locks are taken
-/// (it reads every pod), so the lock order stays gate, pod, node.
+/// The in-memory half of every bind: one evaluation of the pod and one reservation. With queues, binds pass one at a
+/// time through the admission gate and evaluate against a snapshot taken inside it, so that two binds racing for the
+/// last of a queue's limit cannot both get it. The snapshot is built before the pod and node locks are taken (it
+/// reads every pod), so the lock order stays gate, pod, node.
 /// </summary>
 internal static class Reservations
 {
@@ -19,18 +19,28 @@ internal static class Reservations
         QueueState? queues,
         PodFacts pod,
         string nodeName,
-        PodEvaluation evaluation,
+        DateTimeOffset now,
         DateTimeOffset? assumedUntil)
     {
         if (queues is null)
         {
-            return state.Reserve(pod, nodeName, node => pipeline.EvaluateNode(evaluation, node), assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now), nodeName, assumedUntil);
         }
 
         lock (queues.AdmissionGate)
         {
-            var fresh = pipeline.EvaluatePod(pod, evaluation.Context.Now, queues.Current());
-            return state.Reserve(pod, nodeName, node => pipeline.EvaluateNode(fresh, node), assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, queues.Current()), nodeName, assumedUntil);
         }
+    }
+
+    private static ReserveResult EvaluateAndReserve(ClusterState state, SchedulingPipeline pipeline, PodEvaluation evaluation, string nodeName, DateTimeOffset? assumedUntil)
+    {
+        var pod = evaluation.Context.Pod;
+        if (evaluation.Unresolvable is { } reason)
+        {
+            return new ReserveResult(ReserveStatus.Unplaceable, $"pod {pod.Key} cannot be placed: {reason}", null);
+        }
+
+        return state.Reserve(pod, nodeName, node => pipeline.EvaluateNode(evaluation, node), assumedUntil);
     }
 }

@@ -1,24 +1,21 @@
 using System.Text.Json.Serialization;
-using k8s.Models;
+using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Extender.Wire;
 
 // The types of k8s.io/kube-scheduler/extender/v1. Go marshals them without JSON tags, so the keys are the Go field
 // names in PascalCase. We read them case-insensitively and write them exactly as Go would.
 
-/// <summary>ExtenderArgs: the body of filter and prioritize.</summary>
+/// <summary>ExtenderArgs: the body of filter and prioritize, as <see cref="ExtenderRequests"/> reads it.</summary>
 internal sealed class ExtenderArgs
 {
-    [JsonPropertyName("Pod")]
-    public V1Pod? Pod { get; set; }
+    public required PodFacts Pod { get; init; }
 
     /// <summary>Set when the extender is not nodeCacheCapable: the full candidate nodes.</summary>
-    [JsonPropertyName("Nodes")]
-    public NodeListPayload? Nodes { get; set; }
+    public NodeListPayload? Nodes { get; init; }
 
     /// <summary>Set when the extender is nodeCacheCapable: only the candidate node names.</summary>
-    [JsonPropertyName("NodeNames")]
-    public List<string>? NodeNames { get; set; }
+    public IReadOnlyList<string>? NodeNames { get; init; }
 }
 
 /// <summary>ExtenderFilterResult.</summary>
@@ -53,22 +50,6 @@ internal sealed class HostPriority
     public long Score { get; set; }
 }
 
-/// <summary>ExtenderBindingArgs.</summary>
-internal sealed class ExtenderBindingArgs
-{
-    [JsonPropertyName("PodName")]
-    public string? PodName { get; set; }
-
-    [JsonPropertyName("PodNamespace")]
-    public string? PodNamespace { get; set; }
-
-    [JsonPropertyName("PodUID")]
-    public string? PodUid { get; set; }
-
-    [JsonPropertyName("Node")]
-    public string? Node { get; set; }
-}
-
 /// <summary>ExtenderBindingResult.</summary>
 internal sealed class ExtenderBindingResult
 {
@@ -94,27 +75,13 @@ internal sealed class MetaVictims
     public long NumPdbViolations { get; set; }
 }
 
-/// <summary>Victims: full victim pods, sent when the extender is not nodeCacheCapable.</summary>
-internal sealed class Victims
-{
-    [JsonPropertyName("Pods")]
-    public List<V1Pod>? Pods { get; set; }
-
-    [JsonPropertyName("NumPDBViolations")]
-    public long NumPdbViolations { get; set; }
-}
-
-/// <summary>ExtenderPreemptionArgs.</summary>
+/// <summary>ExtenderPreemptionArgs, as <see cref="ExtenderRequests"/> reads it: the victims by node, named by UID.</summary>
+/// <remarks>kube-scheduler sends NodeNameToMetaVictims when nodeCacheCapable and NodeNameToVictims (full pods) otherwise; of a full victim only its UID is read.</remarks>
 internal sealed class ExtenderPreemptionArgs
 {
-    [JsonPropertyName("Pod")]
-    public V1Pod? Pod { get; set; }
+    public required PodFacts Pod { get; init; }
 
-    [JsonPropertyName("NodeNameToVictims")]
-    public Dictionary<string, Victims>? NodeNameToVictims { get; set; }
-
-    [JsonPropertyName("NodeNameToMetaVictims")]
-    public Dictionary<string, MetaVictims>? NodeNameToMetaVictims { get; set; }
+    public required IReadOnlyDictionary<string, MetaVictims> Victims { get; init; }
 }
 
 /// <summary>ExtenderPreemptionResult: always answered with meta victims, as kube-scheduler reads it.</summary>

@@ -6,9 +6,9 @@ using Kaiwo.Scheduling.Inventory;
 namespace Kaiwo.Extender.Wire;
 
 /// <summary>One node of a full NodeList: its JSON as sent, and the few facts the scheduling core reads from it.</summary>
-internal sealed record NodePayload(JsonElement Json, NodeFacts? Facts)
+internal sealed record NodePayload(JsonElement Json, NodeFacts Facts)
 {
-    public string? Name => Facts?.Name;
+    public string Name => Facts.Name;
 }
 
 /// <summary>
@@ -31,66 +31,18 @@ internal sealed class NodeListPayload
 
 internal sealed class NodeListPayloadConverter : JsonConverter<NodeListPayload>
 {
+    /// <summary>Reading goes through <see cref="ExtenderRequests.ReadNodeList"/>, which names the path of every problem.</summary>
     public override NodeListPayload? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType == JsonTokenType.Null)
+        var element = JsonElement.ParseValue(ref reader);
+        try
         {
-            return null;
+            return ExtenderRequests.ReadNodeList(element, "$");
         }
-
-        if (reader.TokenType != JsonTokenType.StartObject)
+        catch (ObjectReadException ex)
         {
-            throw new JsonException("Nodes must be a NodeList object");
+            throw new JsonException(ex.Message, ex);
         }
-
-        string? apiVersion = null, kind = null;
-        JsonElement? metadata = null;
-        var items = new List<NodePayload>();
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
-        {
-            var property = reader.GetString();
-            reader.Read();
-            switch (property)
-            {
-                case "apiVersion":
-                    apiVersion = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    break;
-                case "kind":
-                    kind = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    break;
-                case "metadata":
-                    metadata = JsonElement.ParseValue(ref reader);
-                    break;
-                case "items":
-                    if (reader.TokenType == JsonTokenType.Null)
-                    {
-                        break;
-                    }
-
-                    if (reader.TokenType != JsonTokenType.StartArray)
-                    {
-                        throw new JsonException("Nodes.items must be an array of Node objects");
-                    }
-
-                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                    {
-                        var node = JsonElement.ParseValue(ref reader);
-                        if (node.ValueKind != JsonValueKind.Object)
-                        {
-                            throw new JsonException("Nodes.items must be an array of Node objects");
-                        }
-
-                        items.Add(new NodePayload(node, ObjectJson.NodeFactsOf(node)));
-                    }
-
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-        }
-
-        return new NodeListPayload { ApiVersion = apiVersion, Kind = kind, Metadata = metadata, Items = items };
     }
 
     public override void Write(Utf8JsonWriter writer, NodeListPayload value, JsonSerializerOptions options)

@@ -24,6 +24,22 @@ public static class InventoryReader
             return NodeInventory.Broken(node.Name, $"allocatable {WellKnown.GpuResource} is \"{allocText}\"; expected a whole number of GPUs");
         }
 
+        // Nothing is sized from an advertised count before it is checked: a node beyond the limits is refused, not allocated for.
+        if (allocatable > InventoryLimits.MaxLogicalGpus)
+        {
+            return NodeInventory.Broken(node.Name, $"allocatable {WellKnown.GpuResource} is {allocatable}; at most {InventoryLimits.MaxLogicalGpus} logical GPUs per node are accepted");
+        }
+
+        if (node.Allocatable.TryGetValue("cpu", out var cpuText) && !ResourceAmounts.TryCpuMilli(cpuText, out _))
+        {
+            return NodeInventory.Broken(node.Name, $"allocatable cpu is \"{cpuText}\"; expected {ResourceAmounts.CpuAccepted}");
+        }
+
+        if (node.Allocatable.TryGetValue("memory", out var memoryText) && !ResourceAmounts.TryMemoryMiB(memoryText, out _))
+        {
+            return NodeInventory.Broken(node.Name, $"allocatable memory is \"{memoryText}\"; expected {ResourceAmounts.MemoryAccepted}");
+        }
+
         if (node.Annotations.TryGetValue(WellKnown.TopologyAnnotation, out var topology))
         {
             return TopologyAnnotation.Read(node, topology, allocatable);
@@ -44,6 +60,16 @@ public static class InventoryReader
         {
             // An unknown model is plain GPUs with the labelled memory: one logical GPU, one physical GPU.
             var memory = ParseVram(labels.Get("vram"));
+            if (memory > InventoryLimits.MaxGpuMemoryMiB)
+            {
+                return NodeInventory.Broken(node.Name, $"label {WellKnown.VramLabel} is {memory} MiB; at most {InventoryLimits.MaxGpuMemoryMiB} MiB per GPU is accepted");
+            }
+
+            if (allocatable > InventoryLimits.MaxPhysicalGpus)
+            {
+                return NodeInventory.Broken(node.Name, $"allocatable {WellKnown.GpuResource} is {allocatable} GPUs of an unpartitioned model; at most {InventoryLimits.MaxPhysicalGpus} physical GPUs per node are accepted");
+            }
+
             var unknown = GpuModel.Unknown(productName ?? deviceId ?? "unknown", memory);
             return Build(node.Name, unknown, (int)allocatable, partitions: 1, quadrants: 1, InventorySource.Labels);
         }
@@ -59,6 +85,11 @@ public static class InventoryReader
         if (allocatable % partitions != 0)
         {
             return NodeInventory.Broken(node.Name, $"allocatable {WellKnown.GpuResource} is {allocatable}, not a multiple of the {partitions} partitions per {model.Name} GPU that label {WellKnown.PartitionLabel} describes");
+        }
+
+        if (allocatable / partitions > InventoryLimits.MaxPhysicalGpus)
+        {
+            return NodeInventory.Broken(node.Name, $"allocatable {WellKnown.GpuResource} is {allocatable}, {allocatable / partitions} physical {model.Name} GPUs; at most {InventoryLimits.MaxPhysicalGpus} per node are accepted");
         }
 
         var quadrants = memoryMode == 4 && model.SupportsNps4 && partitions % 4 == 0 ? 4 : 1;

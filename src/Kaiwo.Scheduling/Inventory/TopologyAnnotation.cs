@@ -12,7 +12,7 @@ namespace Kaiwo.Scheduling.Inventory;
 public static class TopologyAnnotation
 {
     private const long MiB = 1024 * 1024;
-    private const int MaxGpus = 64;
+    private const int MaxGpus = InventoryLimits.MaxPhysicalGpus;
 
     internal static NodeInventory Read(NodeFacts node, string json, long allocatable)
     {
@@ -84,11 +84,16 @@ public static class TopologyAnnotation
                     memory = model?.MemoryMiB ?? 0;
                 }
 
+                if (memory > InventoryLimits.MaxGpuMemoryMiB)
+                {
+                    return NodeInventory.Broken(name, Fail($"{where}.memory is {memory} MiB; at most {InventoryLimits.MaxGpuMemoryMiB} MiB per GPU is accepted"));
+                }
+
                 model ??= GpuModel.Unknown(modelName ?? "unknown", memory);
 
-                if (!TryInt(g, "xcds", out var xcdsValue) || xcdsValue is < 1 or > 64)
+                if (!TryInt(g, "xcds", out var xcdsValue) || xcdsValue is < 1 or > InventoryLimits.MaxXcdsPerGpu)
                 {
-                    return NodeInventory.Broken(name, Fail($"{where}.xcds must be a whole number from 1 to 64"));
+                    return NodeInventory.Broken(name, Fail($"{where}.xcds must be a whole number from 1 to {InventoryLimits.MaxXcdsPerGpu}"));
                 }
 
                 var xcds = xcdsValue ?? Math.Max(1, model.XcdCount);

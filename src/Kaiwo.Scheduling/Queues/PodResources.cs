@@ -6,8 +6,6 @@ namespace Kaiwo.Scheduling.Queues;
 /// <summary>What a pod counts against its queue: GPUs by share, CPU and memory by Kubernetes' effective requests.</summary>
 public static class PodResources
 {
-    private const long MiB = 1024 * 1024;
-
     /// <summary>The GPU share a pending ask stands for when the node (and so the GPU's memory) is not known yet: an MI300X's.</summary>
     private const long ReferenceGpuMemoryMiB = 192 * 1024;
 
@@ -23,7 +21,7 @@ public static class PodResources
             GpuAskKind.Shared => gpu.ComputeMilliOn(ReferenceGpuMemoryMiB),
             _ => 0L,
         };
-        return new ResourceVector(gpuMilli, Effective(pod, "cpu", 1000, multiply: true), Effective(pod, "memory", MiB, multiply: false));
+        return new ResourceVector(gpuMilli, Effective(pod, "cpu"), Effective(pod, "memory"));
     }
 
     /// <summary>A bound pod's usage: the GPU share it holds (its record), CPU and memory from its containers.</summary>
@@ -31,10 +29,11 @@ public static class PodResources
         allocation is null ? Request(pod, gpu) with { Gpu = 0 } : Request(pod, gpu) with { Gpu = allocation.TotalComputeMilli };
 
     /// <summary>
-    /// Kubernetes' effective request of one resource (<see cref="EffectiveRequest"/>). CPU in millicores, memory in MiB,
-    /// rounded up; a malformed or negative quantity counts as zero (the API server would not have accepted it).
+    /// Kubernetes' effective request of one resource (<see cref="EffectiveRequest"/>), CPU in millicores and memory in
+    /// MiB by <see cref="ResourceAmounts"/>. A quantity it refuses counts as zero here: the request stage refuses such
+    /// a pod, and a running one (the API server accepted it) must still be counted somehow.
     /// </summary>
-    private static long Effective(PodFacts pod, string resource, long unit, bool multiply)
+    private static long Effective(PodFacts pod, string resource)
     {
         long Of(ContainerFacts c)
         {
@@ -44,13 +43,8 @@ public static class PodResources
                 return 0;
             }
 
-            if (multiply)
-            {
-                // cpu "1.5" is 1500 millicores: scale before rounding.
-                return Quantity.TryParse(text, out var num, out var den) && num > 0 ? (long)Math.Ceiling((double)(num * unit) / (double)den) : 0;
-            }
-
-            return Quantity.TryParseCeiling(text, unit, out var value) ? Math.Max(0, value) : 0;
+            var read = resource == "cpu" ? ResourceAmounts.TryCpuMilli(text, out var amount) : ResourceAmounts.TryMemoryMiB(text, out amount);
+            return read ? amount : 0;
         }
 
         return EffectiveRequest.Of(pod, Of);

@@ -1,3 +1,5 @@
+using Kaiwo.Scheduling.Units;
+
 namespace Kaiwo.Scheduling.Requests;
 
 /// <summary>Kubernetes' effective request of a pod for one resource, from each container's own amount.</summary>
@@ -11,26 +13,27 @@ public static class EffectiveRequest
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(amount);
+        // Saturating sums: a body may hold any number of containers, and a sum must never wrap.
         long sidecars = 0, initPeak = 0, app = 0;
         foreach (var c in pod.InitContainers)
         {
             var n = amount(c);
             if (c.IsRestartableInit)
             {
-                sidecars += n;
+                sidecars = ResourceAmounts.SaturatingAdd(sidecars, n);
                 initPeak = Math.Max(initPeak, sidecars);
             }
             else
             {
-                initPeak = Math.Max(initPeak, sidecars + n);
+                initPeak = Math.Max(initPeak, ResourceAmounts.SaturatingAdd(sidecars, n));
             }
         }
 
         foreach (var c in pod.Containers)
         {
-            app += amount(c);
+            app = ResourceAmounts.SaturatingAdd(app, amount(c));
         }
 
-        return Math.Max(initPeak, app + sidecars);
+        return Math.Max(initPeak, ResourceAmounts.SaturatingAdd(app, sidecars));
     }
 }

@@ -19,6 +19,8 @@ public static class GpuRequestParser
         var annotations = pod.Annotations;
 
         var wholeGpus = EffectiveGpuRequest(pod, errors);
+        CheckCpuAndMemory(pod.InitContainers, "init container", errors);
+        CheckCpuAndMemory(pod.Containers, "container", errors);
         var fraction = ParseFraction(annotations, options, errors);
         var memory = ParseMemory(annotations, errors);
         var sharing = ParseSharing(annotations, errors);
@@ -87,6 +89,32 @@ public static class GpuRequestParser
         return n;
     }
 
+    /// <summary>
+    /// CPU and memory of every container must be quantities the core can count (<see cref="ResourceAmounts"/>): a pod
+    /// asking for "-1" or "1e400" cores is refused with its value, not counted as something else.
+    /// </summary>
+    private static void CheckCpuAndMemory(IReadOnlyList<ContainerFacts> containers, string kind, List<RequestError> errors)
+    {
+        foreach (var c in containers)
+        {
+            Check(c, "requests", c.Requests);
+            Check(c, "limits", c.Limits);
+        }
+
+        void Check(ContainerFacts c, string section, IReadOnlyDictionary<string, string> values)
+        {
+            if (values.TryGetValue("cpu", out var cpu) && !ResourceAmounts.TryCpuMilli(cpu, out _))
+            {
+                errors.Add(new RequestError($"{kind} \"{c.Name}\" resources.{section}.cpu", cpu, ResourceAmounts.CpuAccepted));
+            }
+
+            if (values.TryGetValue("memory", out var memory) && !ResourceAmounts.TryMemoryMiB(memory, out _))
+            {
+                errors.Add(new RequestError($"{kind} \"{c.Name}\" resources.{section}.memory", memory, ResourceAmounts.MemoryAccepted));
+            }
+        }
+    }
+
     private static int? ParseFraction(IReadOnlyDictionary<string, string> annotations, RequestOptions options, List<RequestError> errors)
     {
         if (!annotations.TryGetValue(WellKnown.GpuFractionAnnotation, out var text))
@@ -144,6 +172,18 @@ public static class GpuRequestParser
         return true;
     }
 
+    /// <summary>The suffixes <c>kaiwo.ai/gpu-memory</c> accepts: binary and decimal byte multiples.</summary>
+    private static readonly (string Suffix, long Bytes)[] MemorySuffixes =
+    [
+        ("Ki", 1L << 10), ("Mi", 1L << 20), ("Gi", 1L << 30), ("Ti", 1L << 40), ("Pi", 1L << 50), ("Ei", 1L << 60),
+        ("k", 1_000L), ("M", 1_000_000L), ("G", 1_000_000_000L), ("T", 1_000_000_000_000L), ("P", 1_000_000_000_000_000L), ("E", 1_000_000_000_000_000_000L),
+    ];
+
+    /// <summary>
+    /// An integer of MiB ("24000"), or digits with an optional decimal part and a byte suffix ("24Gi", "1.5G"). A plain
+    /// number with a decimal point or an exponent ("1.5", "1e3") is refused: it would be bytes to Kubernetes and MiB to
+    /// a reader, so neither reading is safe.
+    /// </summary>
     private static long? ParseMemory(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)
     {
         if (!annotations.TryGetValue(WellKnown.GpuMemoryAnnotation, out var text))
@@ -151,31 +191,43 @@ public static class GpuRequestParser
             return null;
         }
 
-        const string accepted = "a positive whole number of MiB (\"4000\") or a Kubernetes quantity (\"24Gi\")";
-        long mib;
-        var trimmed = text.Trim();
-        if (trimmed.Length > 0 && trimmed.All(char.IsAsciiDigit))
-        {
-            // A bare integer is MiB, not bytes: "4000" means 4000 MiB.
-            if (!long.TryParse(trimmed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out mib))
-            {
-                errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
-                return null;
-            }
-        }
-        else if (!Quantity.TryParseCeiling(trimmed, MiB, out mib))
-        {
-            errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
-            return null;
-        }
-
-        if (mib <= 0 || mib > 64L * 1024 * 1024)
+        const string accepted = "a positive whole number of MiB (\"24000\") or a quantity with a binary or decimal suffix (\"24Gi\", \"1.5G\"), at most 64Ti";
+        if (!TryParseMemoryMiB(text, out var mib) || mib <= 0 || mib > 64L * 1024 * 1024)
         {
             errors.Add(new RequestError(WellKnown.GpuMemoryAnnotation, text, accepted));
             return null;
         }
 
         return mib;
+    }
+
+    internal static bool TryParseMemoryMiB(string text, out long mib)
+    {
+        mib = 0;
+        if (text.Length is 0 or > 32)
+        {
+            return false;
+        }
+
+        if (text.All(char.IsAsciiDigit))
+        {
+            // A bare integer is MiB, not bytes: "4000" means 4000 MiB.
+            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out mib);
+        }
+
+        foreach (var (suffix, _) in MemorySuffixes)
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                var number = text[..^suffix.Length];
+                var dot = number.IndexOf('.', StringComparison.Ordinal);
+                var digitsOnly = number.Length > 0 && number.All(c => char.IsAsciiDigit(c) || c == '.')
+                    && dot != 0 && dot != number.Length - 1 && number.IndexOf('.', dot + 1) < 0;
+                return digitsOnly && Quantity.TryParseCeiling(text, MiB, out mib);
+            }
+        }
+
+        return false;
     }
 
     private static bool? ParseSharing(IReadOnlyDictionary<string, string> annotations, List<RequestError> errors)

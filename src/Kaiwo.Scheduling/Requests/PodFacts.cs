@@ -19,7 +19,8 @@ public enum PodPhase
 
 /// <summary>
 /// A pod as the scheduling core sees it: plain values, no Kubernetes client types.
-/// The adapters (the HTTP host, the informers, the cluster file) build it from a V1Pod.
+/// Every source (extender requests, informer events, cluster files, the admission webhook) builds it with the one
+/// JSON mapper of the host, so that the rules of reading a pod cannot drift apart.
 /// </summary>
 public sealed record PodFacts
 {
@@ -36,6 +37,9 @@ public sealed record PodFacts
     public PodPhase Phase { get; init; } = PodPhase.Pending;
     public int Priority { get; init; }
     public string? SchedulerName { get; init; }
+
+    /// <summary><c>metadata.deletionTimestamp</c> is set: the pod is being deleted and must not be bound.</summary>
+    public bool IsDeleting { get; init; }
 
     /// <summary>Namespace/name, the key operators read in logs and in /inspect.</summary>
     public string Key => $"{Namespace}/{Name}";

@@ -25,6 +25,9 @@ public enum ReserveStatus
 
     /// <summary>The pod no longer fits the node (the devices were taken meanwhile).</summary>
     DoesNotFit,
+
+    /// <summary>The pod can be placed nowhere (its request is invalid or its queue refuses it).</summary>
+    Unplaceable,
 }
 
 /// <summary>The answer of a reservation, with the allocation the pod holds when it succeeded.</summary>
@@ -188,6 +191,72 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             SetHold(entry, hold, pod.NodeName);
             return warning ?? ConflictWarning(pod);
         }
+    }
+
+    /// <summary>
+    /// Standalone mode has no informer: a pod kube-scheduler shows in filter becomes a pending pod of the cluster, so
+    /// that it counts in its queue's demand. It never holds anything for it: whatever <c>spec.nodeName</c> or
+    /// allocation record the body claims, the pod is kept unbound. A pod that is bound or reserved is left as it is.
+    /// </summary>
+    /// <returns>True when the pod is now pending in the state with these facts.</returns>
+    public bool RegisterPending(PodFacts pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var unbound = pod with { NodeName = null };
+        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(unbound));
+        lock (entry.Gate)
+        {
+            if (entry.Removed || entry.BoundNode is not null || entry.AssumedUntil is not null || entry.Pod.NodeName is not null)
+            {
+                return false;
+            }
+
+            entry.Pod = unbound;
+            entry.Requested = PodResources.Request(unbound, GpuRequestParser.Parse(unbound, requests));
+            RefreshAccount(entry);
+            Interlocked.Increment(ref _version);
+            return true;
+        }
+    }
+
+    /// <summary>Forgets a pod <see cref="RegisterPending"/> added, unless it has been bound or reserved since.</summary>
+    public void ForgetPending(string uid)
+    {
+        if (_pods.TryGetValue(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                if (entry.BoundNode is not null || entry.AssumedUntil is not null || entry.Pod.NodeName is not null)
+                {
+                    return;
+                }
+            }
+
+            RemovePod(uid);
+        }
+    }
+
+    /// <summary>
+    /// A pod as preemption judges it: its queue label, priority and what it holds now (the GPU share of its record,
+    /// CPU and memory as counted for its queue), from what the state already keeps.
+    /// </summary>
+    public bool TryGetVictim(string uid, out VictimCandidate? victim)
+    {
+        if (_pods.TryGetValue(uid, out var entry))
+        {
+            lock (entry.Gate)
+            {
+                victim = new VictimCandidate(
+                    uid,
+                    entry.Pod.Labels.GetValueOrDefault(WellKnown.QueueLabel),
+                    entry.Pod.Priority,
+                    entry.Requested with { Gpu = entry.Hold?.Allocation.TotalComputeMilli ?? 0 });
+                return true;
+            }
+        }
+
+        victim = null;
+        return false;
     }
 
     /// <summary>A warning when the pod's record puts a GPU of its node in conflict, so that the log says so once.</summary>
@@ -570,10 +639,13 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             _current = new NodeCandidate(facts, usage);
         }
 
-        private static ResourceVector CapacityOf(NodeFacts facts, NodeUsage usage) => new(
-            usage.Inventory.Gpus.Count * 1000L,
-            Units.Quantity.TryParse(facts.Allocatable.GetValueOrDefault("cpu"), out var num, out var den) && num >= 0 ? (long)((double)(num * 1000) / (double)den) : 0,
-            Units.Quantity.TryParseCeiling(facts.Allocatable.GetValueOrDefault("memory"), 1024 * 1024, out var mib) && mib >= 0 ? mib : 0);
+        /// <summary>A node whose inventory is refused (beyond the limits, unreadable) adds nothing.</summary>
+        private static ResourceVector CapacityOf(NodeFacts facts, NodeUsage usage) => usage.Inventory.Error is not null
+            ? ResourceVector.Zero
+            : new(
+                usage.Inventory.Gpus.Count * 1000L,
+                Units.ResourceAmounts.TryCpuMilli(facts.Allocatable.GetValueOrDefault("cpu"), out var milli) ? milli : 0,
+                Units.ResourceAmounts.TryMemoryMiB(facts.Allocatable.GetValueOrDefault("memory"), out var mib) ? mib : 0);
     }
 
     private sealed class PodEntry(PodFacts pod)

@@ -311,7 +311,7 @@ public sealed class PodMutatorTests
     /// <summary>What filter says of the pod on every node: the request stage's reason.</summary>
     private static string? FilterReason(JsonElement pod, PipelineOptions options)
     {
-        var facts = KubernetesFacts.ToFacts(KubernetesJson.Deserialize<V1Pod>(pod.GetRawText()))!;
+        var facts = ObjectJson.ReadPod(pod, "$");
         return new SchedulingPipeline(options).EvaluatePod(facts, ExtenderFactory.Now).Unresolvable;
     }
 

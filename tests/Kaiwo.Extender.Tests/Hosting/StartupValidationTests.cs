@@ -58,6 +58,20 @@ public sealed class StartupValidationTests
     }
 
     [Fact]
+    public void Start_BadSchedulerName_RefusesToStartNamingTheSettingAndTheValue()
+    {
+        using var factory = ExtenderFactory.ForMode("names", new Dictionary<string, string?>
+        {
+            ["Extender:SchedulerNames:0"] = "kaiwo-scheduler",
+            ["Extender:SchedulerNames:1"] = "Not A Name",
+        });
+
+        var ex = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("Extender:SchedulerNames has \"Not A Name\"", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_GoodOverrides_StartsAndServes()
     {
         // The same keys with acceptable values: stage names are matched in any case.

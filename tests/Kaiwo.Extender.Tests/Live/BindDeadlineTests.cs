@@ -53,7 +53,7 @@ public sealed class BindDeadlineTests
     private Task<BindOutcome> BindAsync()
     {
         var pod = Pod();
-        return _binder.BindAsync(pod, "gpu-node-1", Pipeline.EvaluatePod(pod, _time.GetUtcNow()), CancellationToken.None);
+        return _binder.BindAsync(pod, "gpu-node-1", CancellationToken.None);
     }
 
     private void AssertReleased()

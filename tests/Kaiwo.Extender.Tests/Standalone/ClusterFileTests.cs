@@ -142,11 +142,11 @@ public sealed class ClusterFileTests(ClusterWithPods cluster) : IClassFixture<Cl
     {
         var contents = ClusterFile.Parse(File.ReadAllText(Fixtures.ClusterFile("names")), "names-nodes.yaml");
 
-        Assert.Equal(ExpectedNames, contents.Nodes.Select(n => n.Metadata.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(ExpectedNames, contents.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal));
         Assert.Empty(contents.Pods);
-        var node = contents.Nodes.Single(n => n.Metadata.Name == "gpu-node-09");
-        Assert.Equal("cpx_nps4", node.Metadata.Labels["amd.com/gpu.compute-memory-partition"]);
-        Assert.Equal("64", node.Status.Allocatable["amd.com/gpu"].ToString());
+        var node = contents.Nodes.Single(n => n.Name == "gpu-node-09");
+        Assert.Equal("cpx_nps4", node.Labels["amd.com/gpu.compute-memory-partition"]);
+        Assert.Equal("64", node.Allocatable["amd.com/gpu"]);
     }
 
     [Fact]
@@ -156,10 +156,10 @@ public sealed class ClusterFileTests(ClusterWithPods cluster) : IClassFixture<Cl
 
         var contents = ClusterFile.Parse(yaml, "multi.yaml");
 
-        Assert.Equal("n1", Assert.Single(contents.Nodes).Metadata.Name);
+        Assert.Equal("n1", Assert.Single(contents.Nodes).Name);
         var pod = Assert.Single(contents.Pods);
-        Assert.Equal("p1", pod.Metadata.Name);
-        Assert.Equal("team-a", pod.Metadata.NamespaceProperty);
+        Assert.Equal("p1", pod.Name);
+        Assert.Equal("team-a", pod.Namespace);
         Assert.Equal(QueueNames, contents.Queues.Select(q => q.GetProperty("metadata").GetProperty("name").GetString()));
     }
 

@@ -68,6 +68,9 @@ public sealed class GpuRequestParserTests
     [InlineData("4000", 4000)]
     [InlineData("24Gi", 24576)]
     [InlineData("512Mi", 512)]
+    [InlineData("24G", 22889)]
+    [InlineData("1.5Gi", 1536)]
+    [InlineData("64Ti", 67108864)]
     public void Parse_GpuMemory_ReadsMiBOrQuantity(string memory, long mib)
     {
         var request = Parse(Pod("m", new() { ["kaiwo.ai/gpu-memory"] = memory }));
@@ -83,6 +86,14 @@ public sealed class GpuRequestParserTests
     [InlineData("0")]
     [InlineData("-24Gi")]
     [InlineData("24 Gi")]
+    [InlineData("1.5")]
+    [InlineData("1e3")]
+    [InlineData("1E3")]
+    [InlineData("24000.0")]
+    [InlineData("100m")]
+    [InlineData(".5Gi")]
+    [InlineData("65Ti")]
+    [InlineData("99999999999999999999")]
     public void Parse_BadGpuMemory_IsRefused(string memory)
     {
         var request = Parse(Pod("m", new() { ["kaiwo.ai/gpu-memory"] = memory }));
@@ -90,6 +101,23 @@ public sealed class GpuRequestParserTests
         var error = Assert.Single(request.Errors);
         Assert.Equal("kaiwo.ai/gpu-memory", error.Field);
         Assert.Equal(memory, error.Value);
+        Assert.Contains($"\"{memory}\" is not accepted", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("cpu", "-1")]
+    [InlineData("cpu", "1e400")]
+    [InlineData("cpu", "100001")]
+    [InlineData("memory", "abc")]
+    [InlineData("memory", "2Pi")]
+    public void Parse_CpuOrMemoryTheCoreCannotCount_IsRefusedNamingTheContainerAndValue(string resource, string value)
+    {
+        var pod = Pod("r") with { Containers = [new ContainerFacts("main", new Dictionary<string, string> { [resource] = value }, new Dictionary<string, string>())] };
+
+        var error = Assert.Single(Parse(pod).Errors);
+
+        Assert.Equal($"container \"main\" resources.requests.{resource}", error.Field);
+        Assert.Equal(value, error.Value);
     }
 
     [Fact]
