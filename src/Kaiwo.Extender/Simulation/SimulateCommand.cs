@@ -211,10 +211,10 @@ internal static class SimulateCommand
     private static SimulatedCluster LoadCluster(string path, TextWriter stderr)
     {
         var contents = ClusterFile.Load(path);
-        var nodes = contents.Nodes.Select(KubernetesFacts.ToFacts).OfType<NodeFacts>().ToList();
+        var nodes = contents.Nodes.ToList();
         var running = new List<PodFacts>();
         var skipped = 0;
-        foreach (var pod in contents.Pods.Select(KubernetesFacts.ToFacts).OfType<PodFacts>())
+        foreach (var pod in contents.Pods)
         {
             if (pod.NodeName is not null && !pod.IsTerminated)
             {
