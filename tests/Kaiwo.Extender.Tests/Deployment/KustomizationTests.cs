@@ -64,7 +64,7 @@ public sealed class KustomizationTests
     {
         var overlays = KustomizationDirectories.Where(d => d.StartsWith(OverlaysDirectory, StringComparison.Ordinal)).ToList();
 
-        Assert.Equal(["tls", "webhook"], overlays.Select(Path.GetFileName));
+        Assert.Equal(["service-mode", "tls", "webhook"], overlays.Select(Path.GetFileName));
         Assert.All(overlays, o => Assert.Contains(Assert.Single(Listed(o, "bases")), overlays.Append(ManifestsDirectory)));
     }
 
@@ -82,20 +82,33 @@ public sealed class KustomizationTests
     }
 
     [Fact]
-    public void TlsOverlay_TurnsTlsOnAndPointsKubeSchedulerAtTheHttpsConfiguration()
+    public void TlsOverlay_ServesTheVerbsOverHttpsOnLoopbackAndPointsKubeSchedulerAtTheHttpsConfiguration()
     {
         var patch = Patch("tls");
         var scheduler = PatchContainers(patch).Single(c => (string?)c["name"] == "kube-scheduler");
         var config = scheduler["command"]!.AsArray().Select(a => (string)a!).Single(a => a.StartsWith("--config=", StringComparison.Ordinal))["--config=".Length..];
         var baseCommand = DeploymentFiles.Container("kube-scheduler")["command"]!.AsArray().Select(a => (string)a!).ToList();
 
-        Assert.Equal("true", Env(patch, "extender", "Tls__Enabled"));
+        Assert.Equal("https://127.0.0.1:8888", Env(patch, "extender", "Listeners__Verbs__Url"));
         Assert.Equal($"{ManifestTests.MountPath(DeploymentFiles.Container("kube-scheduler"), "scheduler-config")}/scheduler-config-https.yaml", config);
 
         // A list is replaced whole by a strategic-merge patch: beside --config, the command is the base's.
         Assert.Equal(
             baseCommand.Where(a => !a.StartsWith("--config=", StringComparison.Ordinal)),
             scheduler["command"]!.AsArray().Select(a => (string)a!).Where(a => !a.StartsWith("--config=", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void ServiceModeOverlay_ServesTheVerbsOverHttpsToClientsOfTheCaWithOneReplicaAndItsService()
+    {
+        var overlay = Path.Combine(OverlaysDirectory, "service-mode");
+        var patch = Patch("service-mode");
+
+        Assert.Equal(ManifestsDirectory, Assert.Single(Listed(overlay, "bases")));
+        Assert.Equal(Path.Combine(overlay, "extender-service.yaml"), Assert.Single(Listed(overlay, "resources")));
+        Assert.Equal("https://0.0.0.0:8888", Env(patch, "extender", "Listeners__Verbs__Url"));
+        Assert.Equal("/etc/kaiwo/tls/ca.crt", Env(patch, "extender", "Tls__ClientCaFile"));
+        Assert.Equal(1L, (long?)patch["spec"]!["replicas"]);
     }
 
     [Fact]

@@ -178,6 +178,7 @@ public sealed partial class ManifestInstallTests(InstalledManifests installed) :
     [SkippableTheory]
     [InlineData("overlays/tls")]
     [InlineData("overlays/webhook")]
+    [InlineData("overlays/service-mode")]
     public async Task ApplyK_Overlay_IsAcceptedByTheServer(string overlay)
     {
         Kubectl.SkipUnlessAvailable();
