@@ -537,9 +537,6 @@ public static class Simulator
 
             // Judged without the queue check, as the preempt verb does: admission counts the usage preemption frees.
             var unchecked_ = evaluation with { Refusal = null };
-            var snapshot = Snapshot();
-            var leaf = snapshot?.Tree.LeafFor(job.QueueLabel).Queue;
-            var request = job.Resources;
             (string Node, List<Job> Victims, (int Max, long Sum, int Count) Rank)? best = null;
             for (var k = 0; k < _nodeNames.Length; k++)
             {
@@ -549,8 +546,8 @@ public static class Simulator
                 }
 
                 var name = _nodeNames[k];
-                _state.TryGetNode(name, out var node);
-                var holds = node!.Usage.Holds;
+                _state.TryGetNode(name, out var found);
+                var node = found!;
                 if (!_victimCache.TryGetValue((job.Signature, k), out var cached) || !ReferenceEquals(cached.Usage, node.Usage))
                 {
                     // kube-scheduler's part depends only on the node's holds and the pods' priorities: usage snapshots
@@ -564,37 +561,20 @@ public static class Simulator
                     continue;
                 }
 
-                var victims = kubeVictims;
-                if (victims.Count == 0)
+                if (kubeVictims.Count == 0)
                 {
                     continue; // it fits without evicting anyone: what stops it is not room (its queue, say)
                 }
 
-                if (snapshot is not null && leaf is not null)
+                // The preempt verb's own rules: the queue's say on each victim, then the re-fit without the kept ones.
+                var kept = Preemption.VictimsOn(_state, _pipeline, evaluation, name, [.. kubeVictims.Select(v => v.Uid)]);
+                if (kept is null)
                 {
-                    var candidates = victims.Select(v => new VictimCandidate(v.Uid, v.QueueLabel, v.Priority, v.Resources with { Gpu = holds[v.Uid].Allocation.TotalComputeMilli }));
-                    var allowed = QueueReclaim.Allowed(snapshot, leaf, job.Priority, request, candidates).Select(v => v.Uid).ToHashSet(StringComparer.Ordinal);
-                    victims = [.. victims.Where(v => allowed.Contains(v.Uid))];
-                    if (victims.Count == 0)
-                    {
-                        continue;
-                    }
+                    continue;
                 }
 
-                if (victims.Count < kubeVictims.Count)
-                {
-                    var without = node.Usage;
-                    foreach (var victim in victims)
-                    {
-                        without = without.Without(victim.Uid);
-                    }
-
-                    if (!_pipeline.EvaluateNode(unchecked_, node with { Usage = without }).Fits)
-                    {
-                        continue;
-                    }
-                }
-
+                var keptUids = kept.ToHashSet(StringComparer.Ordinal);
+                List<Job> victims = [.. kubeVictims.Where(v => keptUids.Contains(v.Uid))];
                 var rank = (victims.Max(v => v.Priority), victims.Sum(v => (long)v.Priority), victims.Count);
                 if (best is null || rank.CompareTo(best.Value.Rank) < 0)
                 {
