@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Kaiwo.LoadGen;
@@ -87,6 +88,9 @@ internal sealed class MinimalApiServer : IAsyncDisposable
             """);
         return path;
     }
+
+    /// <summary>Completes when the host is told to stop (Ctrl+C or SIGTERM).</summary>
+    public Task WaitForShutdownAsync() => _app?.WaitForShutdownAsync() ?? Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {

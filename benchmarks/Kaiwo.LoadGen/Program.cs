@@ -31,14 +31,8 @@ if (options.Command == "apiserver")
     // The scale run's kube-apiserver alone, for profiling an extender started by hand against it.
     await using var server = await MinimalApiServer.StartAsync(new SyntheticCluster(options.Nodes, options.Pods), TimeSpan.FromSeconds(10));
     var kubeconfig = server.WriteKubeconfig(Path.Combine(work.FullName, "kubeconfig"));
-    Console.WriteLine($"serving {options.Nodes} nodes and {options.Pods} pods at {server.BaseAddress}; kubeconfig: {kubeconfig}; Ctrl+C ends it");
-    var ended = new TaskCompletionSource();
-    Console.CancelKeyPress += (_, e) =>
-    {
-        e.Cancel = true;
-        ended.TrySetResult();
-    };
-    await ended.Task;
+    Console.WriteLine($"serving {options.Nodes} nodes and {options.Pods} pods at {server.BaseAddress}; kubeconfig: {kubeconfig}; Ctrl+C or SIGTERM ends it");
+    await server.WaitForShutdownAsync();
     return 0;
 }
 
