@@ -14,26 +14,27 @@ internal sealed class NodeTarget(ClusterState state) : IInformerTarget
 
     public bool Optional => false;
 
-    public void Replace(IReadOnlyList<JsonElement> items)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var item in items)
+    public ListReplace BeginReplace() => new(
+        item =>
         {
-            if (ObjectJson.NodeFactsOf(item) is { } facts)
+            if (ObjectJson.NodeFactsOf(item) is not { } facts)
             {
-                state.UpsertNode(facts);
-                seen.Add(facts.Name);
+                return null;
             }
-        }
 
-        foreach (var name in state.NodeNames())
+            state.UpsertNode(facts);
+            return facts.Name;
+        },
+        seen =>
         {
-            if (!seen.Contains(name))
+            foreach (var name in state.NodeNames())
             {
-                state.RemoveNode(name);
+                if (!seen.Contains(name))
+                {
+                    state.RemoveNode(name);
+                }
             }
-        }
-    }
+        });
 
     public void Apply(string type, JsonElement item)
     {
@@ -69,26 +70,27 @@ internal sealed partial class PodTarget(ClusterState state, ILogger<PodTarget> l
 
     public bool Optional => false;
 
-    public void Replace(IReadOnlyList<JsonElement> items)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var item in items)
+    public ListReplace BeginReplace() => new(
+        item =>
         {
-            if (ObjectJson.PodFactsOf(item) is { } pod)
+            if (ObjectJson.PodFactsOf(item) is not { } pod)
             {
-                Upsert(pod);
-                seen.Add(pod.Uid);
+                return null;
             }
-        }
 
-        foreach (var uid in state.PodUids())
+            Upsert(pod);
+            return pod.Uid;
+        },
+        seen =>
         {
-            if (!seen.Contains(uid))
+            foreach (var uid in state.PodUids())
             {
-                state.RemovePodUnlessAssumed(uid);
+                if (!seen.Contains(uid))
+                {
+                    state.RemovePodUnlessAssumed(uid);
+                }
             }
-        }
-    }
+        });
 
     public void Apply(string type, JsonElement item)
     {

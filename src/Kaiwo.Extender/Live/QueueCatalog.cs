@@ -55,6 +55,19 @@ internal sealed class QueueCatalog : IInformerTarget
         return (contents.Specs, contents.Invalid);
     }
 
+    /// <summary>Queues are few and their catalogue changes at once: the pages are gathered and replace it when complete.</summary>
+    public ListReplace BeginReplace()
+    {
+        var items = new List<JsonElement>();
+        return new ListReplace(
+            item =>
+            {
+                items.Add(item);
+                return null;
+            },
+            _ => Replace(items));
+    }
+
     public void Replace(IReadOnlyList<JsonElement> items)
     {
         var queues = new List<(string Name, Definition Definition)>();

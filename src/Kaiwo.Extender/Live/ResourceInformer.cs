@@ -17,14 +17,43 @@ internal interface IInformerTarget
     /// <summary>True when a 404 on the list means the resource is not installed (a CRD) rather than an error.</summary>
     bool Optional { get; }
 
-    /// <summary>A full list: everything not in it is gone.</summary>
-    void Replace(IReadOnlyList<JsonElement> items);
+    /// <summary>A full list, applied page by page as it arrives: everything not in it is gone once it is complete.</summary>
+    ListReplace BeginReplace();
 
     /// <summary>One ADDED, MODIFIED or DELETED event.</summary>
     void Apply(string type, JsonElement item);
 
     /// <summary>The optional resource is not installed (or is again).</summary>
     void SetAvailable(bool available, string? reason);
+}
+
+/// <summary>
+/// One full list applied to a target page by page: each item is applied as it arrives (the state then reads as it
+/// would halfway through a watch), and <see cref="Complete"/> removes whatever the list did not show. Pages are not
+/// kept: holding every page of 200,000 pods as JSON until the last one arrived took more memory than the state itself.
+/// </summary>
+internal sealed class ListReplace(Func<JsonElement, string?> apply, Action<IReadOnlySet<string>> removeUnseen)
+{
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+
+    /// <summary>Items listed so far.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Applies one page; <c>apply</c> returns the key of what it applied (null: nothing).</summary>
+    public void Add(IReadOnlyList<JsonElement> page)
+    {
+        foreach (var item in page)
+        {
+            Count++;
+            if (apply(item) is { } key)
+            {
+                _seen.Add(key);
+            }
+        }
+    }
+
+    /// <summary>The list is complete: removes what it did not show.</summary>
+    public void Complete() => removeUnseen(_seen);
 }
 
 /// <summary>
@@ -154,7 +183,7 @@ internal sealed partial class ResourceInformer
     /// <summary>Lists every page and replaces the target's contents. False when an optional resource is absent.</summary>
     private async Task<bool> ListAsync(CancellationToken cancellationToken)
     {
-        var items = new List<JsonElement>();
+        var replace = _target.BeginReplace();
         string? continueToken = null;
         string resourceVersion;
         while (true)
@@ -166,8 +195,9 @@ internal sealed partial class ResourceInformer
             }
             catch (KubernetesApiException ex) when (ex.IsExpired && continueToken is not null)
             {
-                // The continue token expired between pages: start the list again.
-                items.Clear();
+                // The continue token expired between pages: start the list again; what was applied stays until
+                // the new list is complete, as any object would between two watch events.
+                replace = _target.BeginReplace();
                 continueToken = null;
                 continue;
             }
@@ -180,7 +210,7 @@ internal sealed partial class ResourceInformer
                 return false;
             }
 
-            items.AddRange(page.Items);
+            replace.Add(page.Items);
             continueToken = page.Continue;
             if (continueToken is null)
             {
@@ -194,12 +224,12 @@ internal sealed partial class ResourceInformer
             _target.SetAvailable(true, null);
         }
 
-        _target.Replace(items);
+        replace.Complete();
         _resourceVersion = resourceVersion;
         Interlocked.Increment(ref _lists);
         if (_synced.TrySetResult())
         {
-            LogSynced(_log, _target.Resource, items.Count, resourceVersion);
+            LogSynced(_log, _target.Resource, replace.Count, resourceVersion);
         }
 
         return true;
