@@ -49,12 +49,15 @@ return results.All(r => r.Complete) ? 0 : 1;
 namespace Kaiwo.EndToEnd
 {
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
+                                  [--trace extender.nettrace]
+            --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
+            file a round); the profiler costs the extender CPU, so a traced run's figures are not results.
             """;
 
         public static EndToEndOptions? Parse(string[] args)
@@ -71,7 +74,7 @@ namespace Kaiwo.EndToEnd
             };
             for (var i = 0; i < args.Length; i += 2)
             {
-                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] == "--out"))
+                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] is "--out" or "--trace"))
                 {
                     Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'");
                     return null;
@@ -89,7 +92,8 @@ namespace Kaiwo.EndToEnd
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
-                values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]));
+                values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
+                values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null);
         }
 
         private static string RepositoryRoot()

@@ -50,6 +50,9 @@ internal static class SchedulerRun
             processes["extender"] = extender.ProcessId;
         }
 
+        using var trace = extender is not null && options.Trace is { } file
+            ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
+            : null;
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Pods), new ParallelOptions { MaxDegreeOfParallelism = 16 },
@@ -57,6 +60,10 @@ internal static class SchedulerRun
         var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods);
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
+        if (trace is not null)
+        {
+            await trace.StopAsync();
+        }
 
         var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
         var withRecord = pods.Items.Count(p => p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
@@ -198,6 +205,66 @@ internal sealed class ExtenderProcess : IDisposable
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+}
+
+/// <summary>
+/// dotnet-trace attached to the extender over one placement: sampled stacks (about 100 Hz a thread) and the runtime's
+/// GC, JIT and exception events, stopped with SIGINT so that it writes the method names (rundown) while the extender
+/// still runs. The file converts with <c>dotnet-trace convert --format Speedscope</c>.
+/// </summary>
+internal sealed class ExtenderTrace : IDisposable
+{
+    private readonly Process _process;
+    private readonly string _file;
+
+    private ExtenderTrace(Process process, string file)
+    {
+        _process = process;
+        _file = file;
+    }
+
+    public static async Task<ExtenderTrace> StartAsync(int pid, string file)
+    {
+        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace");
+        var start = new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-trace")
+        {
+            ArgumentList = { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--profile", "dotnet-sampled-thread-time,dotnet-common", "-o", file },
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet-trace did not start (dotnet tool install --global dotnet-trace)");
+
+        // The session runs once the file exists; its output is of no use here but must not fill the pipe.
+        _ = process.StandardOutput.ReadToEndAsync();
+        var deadline = Stopwatch.StartNew();
+        while (!File.Exists(file) && !process.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(50);
+        }
+
+        return new ExtenderTrace(process, file);
+    }
+
+    public async Task StopAsync()
+    {
+        using (var interrupt = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await interrupt.WaitForExitAsync();
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Console.Error.WriteLine($"  extender trace written to {_file}");
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
         }
 
         _process.Dispose();
