@@ -50,14 +50,20 @@ internal static class SchedulerRun
             processes["extender"] = extender.ProcessId;
         }
 
+        if (options.Warmup > 0)
+        {
+            // Untimed: the same processes place other pods first, so that what is timed is a warm extender.
+            await CreatePodsAsync(controlPlane, "warmup", options.Warmup, options.Fraction);
+            await WaitForBindsAsync(controlPlane.Client, options.Warmup, "warmup-");
+        }
+
         using var trace = extender is not null && options.Trace is { } file
             ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, options.Pods), new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"bench-{i:D5}", options.Fraction), "default", cancellationToken: cancel));
-        var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods);
+        await CreatePodsAsync(controlPlane, "bench", options.Pods, options.Fraction);
+        var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
         if (trace is not null)
@@ -66,7 +72,7 @@ internal static class SchedulerRun
         }
 
         var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
-        var withRecord = pods.Items.Count(p => p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
+        var withRecord = pods.Items.Count(p => p.Metadata.Name.StartsWith("bench-", StringComparison.Ordinal) && p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
 
         var cpu = processes.Keys.ToDictionary(name => name, name => cpuAfter[name] - cpuBefore[name], StringComparer.Ordinal);
         return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu);
@@ -91,18 +97,23 @@ internal static class SchedulerRun
         return string.Join('\n', lines.Take(at)) + "\n";
     }
 
+    /// <summary>Creates <paramref name="count"/> fractional pods named <paramref name="prefix"/>-NNNNN, 16 at a time.</summary>
+    private static Task CreatePodsAsync(ControlPlane controlPlane, string prefix, int count, string fraction) =>
+        Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 },
+            async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"{prefix}-{i:D5}", fraction), "default", cancellationToken: cancel));
+
     /// <summary>
-    /// Lists the pods every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
+    /// Lists the pods (those named <paramref name="prefix"/>...) every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
     /// <paramref name="expected"/> of them are bound or the timeout passes; the time of the first list that shows
     /// them all bound ends the run.
     /// </summary>
-    private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected)
+    private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected, string prefix)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
             var pods = await client.CoreV1.ListNamespacedPodAsync("default", resourceVersion: "0");
-            var bound = pods.Items.Count(p => p.Spec.NodeName is not null);
+            var bound = pods.Items.Count(p => p.Spec.NodeName is not null && p.Metadata.Name.StartsWith(prefix, StringComparison.Ordinal));
             if (bound >= expected || deadline.Elapsed > PlacementTimeout)
             {
                 return bound;
