@@ -141,7 +141,7 @@ internal sealed partial class ExtenderVerbs(
             return result;
         }
 
-        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.ForFilter());
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current());
         foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();
@@ -162,7 +162,7 @@ internal sealed partial class ExtenderVerbs(
     {
         var pod = args.Pod;
         Remember(pod);
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
+        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
         {
