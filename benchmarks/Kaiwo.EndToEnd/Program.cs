@@ -49,12 +49,17 @@ return results.All(r => r.Complete) ? 0 : 1;
 namespace Kaiwo.EndToEnd
 {
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
+                                  [--trace extender.nettrace] [--warmup 0]
+            --warmup places that many pods first, untimed, through the same processes (a warm extender, as one that
+            has run a while); the report says so. The default, 0, times a fresh extender's first pods.
+            --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
+            file a round); the profiler costs the extender CPU, so a traced run's figures are not results.
             """;
 
         public static EndToEndOptions? Parse(string[] args)
@@ -66,12 +71,13 @@ namespace Kaiwo.EndToEnd
                 ["--pods"] = "1000",
                 ["--fraction"] = "0.25",
                 ["--rounds"] = "1",
+                ["--warmup"] = "0",
                 ["--extender"] = Path.Combine(root, "src", "Kaiwo.Extender", "bin", "Release", "net10.0", "Kaiwo.Extender.dll"),
                 ["--scheduler-config"] = Path.Combine(root, "scheduler-config", "scheduler-config.yaml"),
             };
             for (var i = 0; i < args.Length; i += 2)
             {
-                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] == "--out"))
+                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] is "--out" or "--trace"))
                 {
                     Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'");
                     return null;
@@ -82,14 +88,16 @@ namespace Kaiwo.EndToEnd
 
             if (!int.TryParse(values["--nodes"], CultureInfo.InvariantCulture, out var nodes) || nodes is < 1 or > 5000 ||
                 !int.TryParse(values["--pods"], CultureInfo.InvariantCulture, out var pods) || pods is < 1 or > 100_000 ||
-                !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20)
+                !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20 ||
+                !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000)
             {
-                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20");
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000");
                 return null;
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
-                values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]));
+                values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
+                values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup);
         }
 
         private static string RepositoryRoot()

@@ -16,6 +16,9 @@ internal static class Report
         text.AppendLine();
         text.AppendLine(c, $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         text.AppendLine("Each run on a fresh control plane; time from the first pod created to the first list (polled every 100 ms) that shows all of them bound; CPU from /proc over that time.");
+        text.AppendLine(options.Warmup > 0
+            ? string.Create(c, $"Warm: each run first placed {options.Warmup} other pods through the same processes, untimed; the figures are of the pods after them (a fresh extender's first pods cost more: its code is compiled as it runs).")
+            : "Cold: the extender is a fresh process; its first pods include the JIT compiling its code as it runs.");
         text.AppendLine();
         text.AppendLine("| round | extender | bound | records | seconds | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");

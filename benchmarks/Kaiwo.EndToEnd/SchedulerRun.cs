@@ -50,16 +50,29 @@ internal static class SchedulerRun
             processes["extender"] = extender.ProcessId;
         }
 
+        if (options.Warmup > 0)
+        {
+            // Untimed: the same processes place other pods first, so that what is timed is a warm extender.
+            await CreatePodsAsync(controlPlane, "warmup", options.Warmup, options.Fraction);
+            await WaitForBindsAsync(controlPlane.Client, options.Warmup, "warmup-");
+        }
+
+        using var trace = extender is not null && options.Trace is { } file
+            ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
+            : null;
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, options.Pods), new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"bench-{i:D5}", options.Fraction), "default", cancellationToken: cancel));
-        var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods);
+        await CreatePodsAsync(controlPlane, "bench", options.Pods, options.Fraction);
+        var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
+        if (trace is not null)
+        {
+            await trace.StopAsync();
+        }
 
         var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
-        var withRecord = pods.Items.Count(p => p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
+        var withRecord = pods.Items.Count(p => p.Metadata.Name.StartsWith("bench-", StringComparison.Ordinal) && p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
 
         var cpu = processes.Keys.ToDictionary(name => name, name => cpuAfter[name] - cpuBefore[name], StringComparer.Ordinal);
         return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu);
@@ -84,18 +97,23 @@ internal static class SchedulerRun
         return string.Join('\n', lines.Take(at)) + "\n";
     }
 
+    /// <summary>Creates <paramref name="count"/> fractional pods named <paramref name="prefix"/>-NNNNN, 16 at a time.</summary>
+    private static Task CreatePodsAsync(ControlPlane controlPlane, string prefix, int count, string fraction) =>
+        Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 },
+            async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"{prefix}-{i:D5}", fraction), "default", cancellationToken: cancel));
+
     /// <summary>
-    /// Lists the pods every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
+    /// Lists the pods (those named <paramref name="prefix"/>...) every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
     /// <paramref name="expected"/> of them are bound or the timeout passes; the time of the first list that shows
     /// them all bound ends the run.
     /// </summary>
-    private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected)
+    private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected, string prefix)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
             var pods = await client.CoreV1.ListNamespacedPodAsync("default", resourceVersion: "0");
-            var bound = pods.Items.Count(p => p.Spec.NodeName is not null);
+            var bound = pods.Items.Count(p => p.Spec.NodeName is not null && p.Metadata.Name.StartsWith(prefix, StringComparison.Ordinal));
             if (bound >= expected || deadline.Elapsed > PlacementTimeout)
             {
                 return bound;
@@ -198,6 +216,66 @@ internal sealed class ExtenderProcess : IDisposable
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+}
+
+/// <summary>
+/// dotnet-trace attached to the extender over one placement: sampled stacks (about 100 Hz a thread) and the runtime's
+/// GC, JIT and exception events, stopped with SIGINT so that it writes the method names (rundown) while the extender
+/// still runs. The file converts with <c>dotnet-trace convert --format Speedscope</c>.
+/// </summary>
+internal sealed class ExtenderTrace : IDisposable
+{
+    private readonly Process _process;
+    private readonly string _file;
+
+    private ExtenderTrace(Process process, string file)
+    {
+        _process = process;
+        _file = file;
+    }
+
+    public static async Task<ExtenderTrace> StartAsync(int pid, string file)
+    {
+        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace");
+        var start = new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-trace")
+        {
+            ArgumentList = { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--profile", "dotnet-sampled-thread-time,dotnet-common", "-o", file },
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet-trace did not start (dotnet tool install --global dotnet-trace)");
+
+        // The session runs once the file exists; its output is of no use here but must not fill the pipe.
+        _ = process.StandardOutput.ReadToEndAsync();
+        var deadline = Stopwatch.StartNew();
+        while (!File.Exists(file) && !process.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(50);
+        }
+
+        return new ExtenderTrace(process, file);
+    }
+
+    public async Task StopAsync()
+    {
+        using (var interrupt = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await interrupt.WaitForExitAsync();
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Console.Error.WriteLine($"  extender trace written to {_file}");
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
         }
 
         _process.Dispose();

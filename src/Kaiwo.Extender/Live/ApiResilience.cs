@@ -13,7 +13,7 @@ internal sealed class ApiDeadlineException(string message, Exception? inner)
     : TimeoutException(message, inner);
 
 /// <summary>
-/// The resilience of the extender's API writes. One operation (a bind: the record patch and the Binding) gets one
+/// The resilience of the extender's API writes. One operation (a bind: the Binding carrying the record, and a record patch after a 409) gets one
 /// deadline, <see cref="KubernetesOptions.BindTimeout"/>, for all its calls and every retry of them together, so that
 /// it always answers within kube-scheduler's httpTimeout. Inside it each call is retried with jittered exponential
 /// backoff on 429, 5xx, conflicts, timeouts and network errors, honouring Retry-After, with a timeout per attempt; a

@@ -42,9 +42,15 @@ internal interface IKubernetesApi
 
     IAsyncEnumerable<WatchEvent> WatchAsync(string path, string resourceVersion, CancellationToken cancellationToken);
 
-    Task<V1Pod> PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken);
+    /// <summary>Merge-patches the pod's annotations (a null value removes one).</summary>
+    Task PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken);
 
-    Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken);
+    /// <summary>
+    /// Creates the pod's Binding to <paramref name="nodeName"/>, guarded by its uid. The API server copies the
+    /// Binding's <paramref name="annotations"/> onto the pod in the same write that sets spec.nodeName (pod storage,
+    /// setPodHostAndAnnotations): one call, and nothing written when the Binding is refused.
+    /// </summary>
+    Task BindPodAsync(string ns, string name, string uid, string nodeName, IReadOnlyDictionary<string, string>? annotations, CancellationToken cancellationToken);
 
     Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken);
 
@@ -108,23 +114,51 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
         }
     }
 
-    public async Task<V1Pod> PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+    public async Task PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
     {
         var patch = JsonSerializer.Serialize(new { metadata = new { annotations } });
         using var response = await SendAsync(HttpMethod.Patch, $"api/v1/namespaces/{ns}/pods/{name}", patch, MergePatch, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-        return KubernetesJson.Deserialize<V1Pod>(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
     }
 
-    public async Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken)
+    public async Task BindPodAsync(string ns, string name, string uid, string nodeName, IReadOnlyDictionary<string, string>? annotations, CancellationToken cancellationToken)
     {
-        var binding = new V1Binding
+        using var response = await SendAsync(HttpMethod.Post, $"api/v1/namespaces/{ns}/pods/{name}/binding", BindingJson(ns, name, uid, nodeName, annotations), Json, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The v1 Binding, written directly: a bind is the one write per pod, and needs no serializer metadata.</summary>
+    internal static string BindingJson(string ns, string name, string uid, string nodeName, IReadOnlyDictionary<string, string>? annotations)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            ApiVersion = "v1",
-            Kind = "Binding",
-            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Uid = uid },
-            Target = new V1ObjectReference { ApiVersion = "v1", Kind = "Node", Name = nodeName },
-        };
-        using var response = await SendAsync(HttpMethod.Post, $"api/v1/namespaces/{ns}/pods/{name}/binding", KubernetesJson.Serialize(binding), Json, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            json.WriteStartObject();
+            json.WriteString("apiVersion", "v1");
+            json.WriteString("kind", "Binding");
+            json.WriteStartObject("metadata");
+            json.WriteString("name", name);
+            json.WriteString("namespace", ns);
+            json.WriteString("uid", uid);
+            if (annotations is { Count: > 0 })
+            {
+                json.WriteStartObject("annotations");
+                foreach (var (key, value) in annotations)
+                {
+                    json.WriteString(key, value);
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            json.WriteStartObject("target");
+            json.WriteString("apiVersion", "v1");
+            json.WriteString("kind", "Node");
+            json.WriteString("name", nodeName);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     public async Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken)

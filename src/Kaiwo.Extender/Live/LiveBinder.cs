@@ -10,10 +10,11 @@ using Microsoft.Extensions.Options;
 namespace Kaiwo.Extender.Live;
 
 /// <summary>
-/// Live bind: reserve the devices in memory (held as assumed until the watch shows the pod bound), write the
-/// allocation record on the pod, then create the Binding. Both calls and all their retries share one deadline,
-/// <see cref="KubernetesOptions.BindTimeout"/> (<see cref="ApiResilience"/>). When the record is written but the Binding
-/// fails, the reservation is released: a record on an unbound pod holds nothing.
+/// Live bind: reserve the devices in memory (held as assumed until the watch shows the pod bound), then create the
+/// Binding carrying the allocation record as annotations: the API server sets spec.nodeName and copies the
+/// annotations onto the pod in one write, so a bind is one API call, and a refused Binding writes nothing. The call
+/// and all its retries share one deadline, <see cref="KubernetesOptions.BindTimeout"/> (<see cref="ApiResilience"/>).
+/// When the Binding fails, the reservation is released.
 /// </summary>
 internal sealed partial class LiveBinder : IPodBinder
 {
@@ -71,20 +72,13 @@ internal sealed partial class LiveBinder : IPodBinder
         var allocation = reserved.Allocation;
         try
         {
-            // One deadline for the record patch, the Binding and every retry of both: the bind answers in time.
-            var calls = new List<Func<CancellationToken, Task>>(2);
-            if (allocation is not null)
+            // One deadline for the Binding and every retry of it: the bind answers in time.
+            var record = allocation is null ? null : new Dictionary<string, string>(2, StringComparer.Ordinal)
             {
-                var annotations = new Dictionary<string, string?>
-                {
-                    [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation),
-                    [WellKnown.VisibleDevicesAnnotation] = allocation.VisibleDevices,
-                };
-                calls.Add(ct => _api.PatchPodAnnotationsAsync(pod.Namespace, pod.Name, annotations, ct));
-            }
-
-            calls.Add(ct => BindOrConfirmAsync(pod, nodeName, ct));
-            await _resilience.RunAsync(calls, cancellationToken).ConfigureAwait(false);
+                [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation),
+                [WellKnown.VisibleDevicesAnnotation] = allocation.VisibleDevices,
+            };
+            await _resilience.RunAsync([ct => BindOrConfirmAsync(pod, nodeName, record, ct)], cancellationToken).ConfigureAwait(false);
             LogBound(_log, pod.Key, nodeName, allocation?.VisibleDevices ?? "none");
             _events?.Allocated(pod, nodeName, allocation);
             return new BindOutcome(null, allocation?.VisibleDevices);
@@ -100,27 +94,34 @@ internal sealed partial class LiveBinder : IPodBinder
     }
 
     /// <summary>
-    /// Creates the Binding. A 409 "already assigned" is success when the pod is assigned to this very node (an
-    /// earlier attempt whose answer was lost) and an error otherwise.
+    /// Creates the Binding with the record. A 409 "already assigned" is success when the pod is assigned to this very
+    /// node (an earlier attempt whose answer was lost) and an error otherwise; a pod found bound here without this
+    /// record (bound by someone else) gets the record patched on, so that a restart rebuilds what this bind holds.
     /// </summary>
-    private async Task BindOrConfirmAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
+    private async Task BindOrConfirmAsync(PodFacts pod, string nodeName, Dictionary<string, string>? record, CancellationToken cancellationToken)
     {
         try
         {
-            await _api.BindPodAsync(pod.Namespace, pod.Name, pod.Uid, nodeName, cancellationToken).ConfigureAwait(false);
+            await _api.BindPodAsync(pod.Namespace, pod.Name, pod.Uid, nodeName, record, cancellationToken).ConfigureAwait(false);
         }
         catch (KubernetesApiException ex) when (ex.StatusCode == 409)
         {
             Interlocked.Increment(ref _conflicts);
             var current = await _api.GetPodAsync(pod.Namespace, pod.Name, cancellationToken).ConfigureAwait(false);
-            if (current?.Spec?.NodeName == nodeName && current.Metadata?.Uid == pod.Uid)
+            if (current?.Spec?.NodeName != nodeName || current.Metadata?.Uid != pod.Uid)
             {
-                return;
+                throw new InvalidOperationException($"the API server refused the Binding: {ex.ApiMessage}", ex);
             }
 
-            throw new InvalidOperationException($"the API server refused the Binding: {ex.ApiMessage}", ex);
+            if (record is not null && !Carries(current.Metadata.Annotations, record))
+            {
+                await _api.PatchPodAnnotationsAsync(pod.Namespace, pod.Name, record.ToDictionary(a => a.Key, a => (string?)a.Value, StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
+
+    private static bool Carries(IDictionary<string, string>? annotations, Dictionary<string, string> record) =>
+        annotations is not null && record.All(a => annotations.TryGetValue(a.Key, out var value) && value == a.Value);
 
     private static string Describe(Exception ex) => ex switch
     {
@@ -130,7 +131,8 @@ internal sealed partial class LiveBinder : IPodBinder
         _ => ex.Message,
     };
 
-    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Bound {Pod} to {Node} through the API server, devices {Devices}")]
+    // Debug: the bind verb logs every bind at Information already; a second line per pod costs the console logger's lock.
+    [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Bound {Pod} to {Node} through the API server, devices {Devices}")]
     private static partial void LogBound(ILogger logger, LogText pod, LogText node, LogText devices);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Bind of {Pod} to {Node} failed, reservation released: {Reason}")]

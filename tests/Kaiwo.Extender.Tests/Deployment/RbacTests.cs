@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
 using Kaiwo.Extender.Tests.FakeApiServer;
 using Kaiwo.Extender.Tests.Live;
 using static Kaiwo.Extender.Tests.Deployment.DeploymentFiles;
@@ -30,7 +32,7 @@ public sealed class RbacTests
         new(new("", "nodes", "watch"), "node informer: watch from the list's resourceVersion", true),
         new(new("", "pods", "list"), "pod informer, all namespaces (any pod may hold GPUs)", true),
         new(new("", "pods", "watch"), "pod informer", true),
-        new(new("", "pods", "patch"), "bind: merge-patch of the allocation record (kaiwo.ai/gpu-allocation, visible-devices)", true),
+        new(new("", "pods", "patch"), "bind: the allocation record patched onto a pod found bound here without it (the Binding carries it otherwise)", true),
         new(new("", "pods", "get"), "bind: reading the pod back after a 409 on its Binding (bound here already, or elsewhere)", true),
         new(new("", "pods/binding", "create"), "bind: the Binding", true),
         new(new("kaiwo.ai", "kaiwoqueues", "list"), "KaiwoQueue informer", true),
@@ -91,8 +93,18 @@ public sealed class RbacTests
         var pod = server.CreatePod(Fraction("first", "0.25"));
         await using var extender = await LiveExtender.StartAsync(server);
 
-        // A Binding refused with 409 makes the binder read the pod back: patch, binding and get in one bind.
-        server.InjectFault(FakeRoute.BindPod, Fault.Conflict());
+        // A pod bound to this node by another before the informer saw it: the Binding's 409 makes the binder read the
+        // pod back and patch the record on: binding, get and patch in one bind.
+        server.InjectFault(FakeRoute.WatchPods, Fault.Delay(TimeSpan.FromSeconds(3)));
+        server.DropWatches();
+        using (var api = server.CreateKubernetesClient())
+        {
+            await api.CoreV1.CreateNamespacedPodBindingAsync(
+                new V1Binding { Metadata = new V1ObjectMeta { Name = "first" }, Target = new V1ObjectReference { Kind = "Node", Name = "gpu-node-1" } },
+                "first",
+                pod.Metadata.NamespaceProperty);
+        }
+
         await extender.BindAsync(pod, "gpu-node-1");
         await LiveExtender.Eventually(
             () => server.Requests.Count(r => r.QueryValue("watch") is "true" or "1") >= 3,

@@ -580,6 +580,38 @@ public sealed class FakeKubeApiServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task BindPod_WithAnnotations_CopiesThemOntoThePodLikeTheRealServer()
+    {
+        // As kube-apiserver's pod storage (setPodHostAndAnnotations; RealBindingTests prove it on v1.26.1).
+        _server.CreatePod(CapturePod("team-a", "pod-r1"));
+        var record = new Dictionary<string, string> { ["kaiwo.ai/gpu-allocation"] = "{\"node\":\"gpu-node-2\"}", ["kaiwo.ai/visible-devices"] = "5" };
+        var uid = _server.GetPod("team-a", "pod-r1")!.Metadata.Uid;
+
+        var bound = await SendAsync(HttpMethod.Post, "api/v1/namespaces/team-a/pods/pod-r1/binding", Kaiwo.Extender.Live.KubernetesApi.BindingJson("team-a", "pod-r1", uid, "gpu-node-2", record), "application/json");
+
+        Assert.Equal(HttpStatusCode.Created, bound.Status);
+        var pod = _server.GetPod("team-a", "pod-r1")!;
+        Assert.Equal("gpu-node-2", pod.Spec.NodeName);
+        Assert.Equal("{\"node\":\"gpu-node-2\"}", pod.Metadata.Annotations["kaiwo.ai/gpu-allocation"]);
+        Assert.Equal("5", pod.Metadata.Annotations["kaiwo.ai/visible-devices"]);
+    }
+
+    [Fact]
+    public async Task BindPod_WithAnnotationsToAnAssignedPod_Returns409AndWritesNoAnnotation()
+    {
+        _server.CreatePod(CapturePod("team-a", "pod-r2"));
+        await SendAsync(HttpMethod.Post, "api/v1/namespaces/team-a/pods/pod-r2/binding", Binding("pod-r2", "gpu-node-3"), "application/json");
+        var uid = _server.GetPod("team-a", "pod-r2")!.Metadata.Uid;
+
+        var refused = await SendAsync(HttpMethod.Post, "api/v1/namespaces/team-a/pods/pod-r2/binding", Kaiwo.Extender.Live.KubernetesApi.BindingJson("team-a", "pod-r2", uid, "gpu-node-2", new Dictionary<string, string> { ["kaiwo.ai/visible-devices"] = "5" }), "application/json");
+
+        Assert.Equal(HttpStatusCode.Conflict, refused.Status);
+        var pod = _server.GetPod("team-a", "pod-r2")!;
+        Assert.Equal("gpu-node-3", pod.Spec.NodeName);
+        Assert.False(pod.Metadata.Annotations?.ContainsKey("kaiwo.ai/visible-devices") ?? false);
+    }
+
+    [Fact]
     public async Task BindPod_ReplacesUnschedulableConditionAndEmitsModifiedWithNullLastProbeTime()
     {
         _server.CreatePod(CapturePod("team-a", "pod-w1"));
@@ -625,16 +657,16 @@ public sealed class FakeKubeApiServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task BindPod_UidPreconditionOfAnotherPod_Returns409()
+    public async Task BindPod_UidOfAnotherPod_BindsLikeTheRealServer()
     {
+        // As kube-apiserver v1.26.1 (RealBindingTests): the Binding's metadata.uid is not checked against the pod.
         _server.CreatePod(CapturePod("team-a", "pod-a1"));
         var binding = Binding("pod-a1", "gpu-node-1").Replace("\"namespace\":\"team-a\"", "\"namespace\":\"team-a\",\"uid\":\"00000000-0000-0000-0000-000000000000\"", StringComparison.Ordinal);
 
         var answer = await SendAsync(HttpMethod.Post, "api/v1/namespaces/team-a/pods/pod-a1/binding", binding, "application/json");
 
-        Assert.Equal(HttpStatusCode.Conflict, answer.Status);
-        Assert.Contains("Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000", Str(answer.Json["message"]), StringComparison.Ordinal);
-        Assert.Null(_server.GetPod("team-a", "pod-a1")!.Spec.NodeName);
+        Assert.Equal(HttpStatusCode.Created, answer.Status);
+        Assert.Equal("gpu-node-1", _server.GetPod("team-a", "pod-a1")!.Spec.NodeName);
     }
 
     // ---- Faults ----

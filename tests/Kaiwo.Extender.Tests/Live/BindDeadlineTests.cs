@@ -13,7 +13,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Kaiwo.Extender.Tests.Live;
 
 /// <summary>
-/// One deadline per bind, on fake time: the record patch, the Binding and every retry of both end within
+/// One deadline per bind, on fake time: the Binding (which carries the record) and every retry of it end within
 /// Kubernetes:BindTimeout together; when they cannot, the bind gives up, releases its reservation and says why.
 /// </summary>
 public sealed class BindDeadlineTests
@@ -64,71 +64,83 @@ public sealed class BindDeadlineTests
     }
 
     [Fact]
-    public async Task BindAsync_SlowPatchThenStalledBinding_GivesUpAtTheOneDeadlineAndReleases()
+    public async Task BindAsync_StalledBinding_GivesUpAtTheDeadlineAndReleases()
     {
-        // The patch takes 3 s of the 4 s; the Binding never answers. With a budget per call the Binding would get
-        // 4 s of its own (7 s in all, past kube-scheduler's 5 s); with one deadline it is cut at 4 s.
-        _api.Patch = async ct => await Task.Delay(TimeSpan.FromSeconds(3), _time, ct).ConfigureAwait(false);
         _api.Bind = async ct => await Task.Delay(Timeout.InfiniteTimeSpan, _time, ct).ConfigureAwait(false);
-
-        var bind = BindAsync();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        await _api.BindCalled(1).WaitAsync(TimeSpan.FromSeconds(30));
-        _time.Advance(TimeSpan.FromSeconds(1));
-        var outcome = await bind.WaitAsync(TimeSpan.FromSeconds(30));
-
-        Assert.Equal(Budget, _time.GetUtcNow() - _start);
-        Assert.Equal(1, _api.Patches);
-        Assert.Contains("the deadline of 4s (Kubernetes:BindTimeout) passed after 2 attempts", outcome.Error, StringComparison.Ordinal);
-        Assert.Contains("its devices are released", outcome.Error, StringComparison.Ordinal);
-        Assert.True(_api.BindCancelled);
-        AssertReleased();
-    }
-
-    [Fact]
-    public async Task BindAsync_StalledPatch_GivesUpAtTheDeadlineWithoutTryingTheBinding()
-    {
-        _api.Patch = async ct => await Task.Delay(Timeout.InfiniteTimeSpan, _time, ct).ConfigureAwait(false);
 
         var bind = BindAsync();
         _time.Advance(Budget);
         var outcome = await bind.WaitAsync(TimeSpan.FromSeconds(30));
 
+        Assert.Equal(Budget, _time.GetUtcNow() - _start);
         Assert.Contains("the deadline of 4s (Kubernetes:BindTimeout) passed", outcome.Error, StringComparison.Ordinal);
-        Assert.Equal(0, _api.Binds);
+        Assert.Contains("its devices are released", outcome.Error, StringComparison.Ordinal);
+        Assert.True(_api.BindCancelled);
+        Assert.Equal(0, _api.Patches);
         AssertReleased();
     }
 
     [Fact]
     public async Task BindAsync_RetryAfterBeyondTheBudget_GivesUpAtOnceWithoutWaiting()
     {
-        _api.Patch = _ => throw new KubernetesApiException(429, "TooManyRequests", "the server has received too many requests", TimeSpan.FromSeconds(10));
+        _api.Bind = _ => throw new KubernetesApiException(429, "TooManyRequests", "the server has received too many requests", TimeSpan.FromSeconds(10));
 
         var outcome = await BindAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(_start, _time.GetUtcNow()); // no fake time had to pass: nothing slept
-        Assert.Equal(1, _api.Patches);
-        Assert.Equal(0, _api.Binds);
+        Assert.Equal(1, _api.Binds);
+        Assert.Equal(0, _api.Patches);
         Assert.Contains("429 TooManyRequests", outcome.Error, StringComparison.Ordinal);
         Assert.Contains("asked to retry after 10s, but only 4s of the 4s deadline (Kubernetes:BindTimeout) were left, so the bind gave up at once after 1 attempt", outcome.Error, StringComparison.Ordinal);
         AssertReleased();
     }
 
     [Fact]
-    public async Task BindAsync_RetryAfterBeyondWhatIsLeftAfterASlowPatch_GivesUpAtOnce()
+    public async Task BindAsync_SlowAnswerThenRetryAfterBeyondWhatIsLeft_GivesUpAtOnce()
     {
-        // The patch takes 3 s; the Binding is throttled with a Retry-After of 2 s, which would fit a fresh budget
-        // but not the 1 s left of this one.
-        _api.Patch = async ct => await Task.Delay(TimeSpan.FromSeconds(3), _time, ct).ConfigureAwait(false);
-        _api.Bind = _ => throw new KubernetesApiException(429, "TooManyRequests", "slow down", TimeSpan.FromSeconds(2));
+        // The Binding answers 429 after 3 s with a Retry-After of 2 s, which would fit a fresh budget but not the 1 s
+        // left of this one: the time the first attempt took counts against the one deadline.
+        _api.Bind = async ct =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3), _time, ct).ConfigureAwait(false);
+            throw new KubernetesApiException(429, "TooManyRequests", "slow down", TimeSpan.FromSeconds(2));
+        };
 
         var bind = BindAsync();
+        await _api.BindCalled(1).WaitAsync(TimeSpan.FromSeconds(30));
         _time.Advance(TimeSpan.FromSeconds(3));
         var outcome = await bind.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(1, _api.Binds);
         Assert.Contains("asked to retry after 2s, but only 1s of the 4s deadline (Kubernetes:BindTimeout) were left", outcome.Error, StringComparison.Ordinal);
-        Assert.Contains("after 2 attempts", outcome.Error, StringComparison.Ordinal);
+        Assert.Contains("after 1 attempt", outcome.Error, StringComparison.Ordinal);
+        AssertReleased();
+    }
+
+    [Fact]
+    public async Task BindAsync_ConflictPodBoundHereWithoutTheRecord_BindsAndPatchesTheRecordOn()
+    {
+        _api.Bind = _ => throw new KubernetesApiException(409, "Conflict", "pod quarter is already assigned to node \"gpu-node-1\"", null);
+        _api.Current = new V1Pod { Metadata = new V1ObjectMeta { Uid = "uid-quarter", Annotations = new Dictionary<string, string>() }, Spec = new V1PodSpec { NodeName = "gpu-node-1" } };
+
+        var outcome = await BindAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Null(outcome.Error);
+        Assert.Equal(1, _api.Patches);
+        Assert.Contains("\"computeMilli\":250", _api.Patched!["kaiwo.ai/gpu-allocation"], StringComparison.Ordinal);
+        Assert.Equal(1, _binder.Conflicts);
+    }
+
+    [Fact]
+    public async Task BindAsync_ConflictPodBoundElsewhere_FailsReleasesAndPatchesNothing()
+    {
+        _api.Bind = _ => throw new KubernetesApiException(409, "Conflict", "pod quarter is already assigned to node \"gpu-node-2\"", null);
+        _api.Current = new V1Pod { Metadata = new V1ObjectMeta { Uid = "uid-quarter" }, Spec = new V1PodSpec { NodeName = "gpu-node-2" } };
+
+        var outcome = await BindAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Contains("already assigned to node \"gpu-node-2\"", outcome.Error, StringComparison.Ordinal);
+        Assert.Equal(0, _api.Patches);
         AssertReleased();
     }
 
@@ -145,7 +157,7 @@ public sealed class BindDeadlineTests
         Assert.Equal(2, _api.Binds);
         Assert.Equal(1, _binder.Retries);
         Assert.Contains("asked to retry after 3.5s, but only 3s of the 4s deadline", outcome.Error, StringComparison.Ordinal);
-        Assert.Contains("after 3 attempts", outcome.Error, StringComparison.Ordinal);
+        Assert.Contains("after 2 attempts", outcome.Error, StringComparison.Ordinal);
         AssertReleased();
     }
 
@@ -177,7 +189,7 @@ public sealed class BindDeadlineTests
     }
 
     /// <summary>
-    /// An API server whose patch and Binding answers the test scripts; everything else is not called by a bind.
+    /// An API server whose Binding (and patch, after a 409) answers the test scripts; everything else is not called by a bind.
     /// Timers resume their waiters on the thread pool, so a test advances fake time only where the bind is known to
     /// wait on a timer it registered synchronously (at its start, or in the call it is in), or after
     /// <see cref="BindCalled"/> where what follows needs no new timer.
@@ -215,14 +227,20 @@ public sealed class BindDeadlineTests
             }
         }
 
-        public async Task<V1Pod> PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+        /// <summary>What GetPodAsync answers (a 409's follow-up read).</summary>
+        public V1Pod? Current { get; set; }
+
+        /// <summary>The annotations of the last patch.</summary>
+        public IReadOnlyDictionary<string, string?>? Patched { get; private set; }
+
+        public async Task PatchPodAnnotationsAsync(string ns, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _patches);
+            Patched = annotations;
             await Patch(cancellationToken).ConfigureAwait(false);
-            return new V1Pod();
         }
 
-        public async Task BindPodAsync(string ns, string name, string uid, string nodeName, CancellationToken cancellationToken)
+        public async Task BindPodAsync(string ns, string name, string uid, string nodeName, IReadOnlyDictionary<string, string>? annotations, CancellationToken cancellationToken)
         {
             lock (_gate)
             {
@@ -245,7 +263,7 @@ public sealed class BindDeadlineTests
             }
         }
 
-        public Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken) => Task.FromResult<V1Pod?>(null);
+        public Task<V1Pod?> GetPodAsync(string ns, string name, CancellationToken cancellationToken) => Task.FromResult(Current);
 
         public Task<ListPage> ListAsync(string path, int limit, string? continueToken, CancellationToken cancellationToken) => throw new NotSupportedException("a bind does not list");
 

@@ -114,7 +114,7 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bind_ThroughTheApiServer_WritesTheRecordThenTheBinding()
+    public async Task Bind_ThroughTheApiServer_WritesTheRecordWithTheBindingInOneCall()
     {
         var pod = _server.CreatePod(Fraction("frac", "0.5"));
         await using var extender = await LiveExtender.StartAsync(_server);
@@ -128,7 +128,7 @@ public sealed class LiveClusterTests : IAsyncLifetime
         Assert.Equal("0", stored.Metadata.Annotations["kaiwo.ai/visible-devices"]);
         // The GpuAllocated event goes in the background, after the bind: not one of the bind's writes.
         var writes = _server.Requests.Where(r => r.Method != "GET" && r.Route != FakeRoute.CreateEvent).Select(r => (r.Method, r.Path)).ToList();
-        Assert.Equal([("PATCH", "/api/v1/namespaces/team-a/pods/frac"), ("POST", "/api/v1/namespaces/team-a/pods/frac/binding")], writes);
+        Assert.Equal([("POST", "/api/v1/namespaces/team-a/pods/frac/binding")], writes);
         await LiveExtender.Eventually(() => extender.State.AssumedCount == 0, "the watch confirming the binding");
         Assert.Equal(1, extender.HoldsOn("gpu-node-1"));
     }
@@ -154,17 +154,18 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bind_PatchThrottled429_RetriesAfterRetryAfterAndSucceeds()
+    public async Task Bind_BindingThrottled429_RetriesAfterRetryAfterAndSucceeds()
     {
         var pod = _server.CreatePod(Fraction("throttled", "0.25"));
         await using var extender = await LiveExtender.StartAsync(_server);
-        _server.InjectFault(FakeRoute.PatchPod, Fault.TooManyRequests(1));
+        _server.InjectFault(FakeRoute.BindPod, Fault.TooManyRequests(1));
 
         var started = DateTime.UtcNow;
         var error = await extender.BindAsync(pod, "gpu-node-1");
 
         Assert.Equal(string.Empty, error);
-        Assert.Equal(2, _server.Requests.Count(r => r.Method == "PATCH"));
+        Assert.Equal(2, _server.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/binding", StringComparison.Ordinal)));
+        Assert.Equal(0, _server.Requests.Count(r => r.Method == "PATCH"));
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(0.9), "Retry-After: 1 was not honoured");
         Assert.Equal("gpu-node-1", _server.GetPod("team-a", "throttled")!.Spec.NodeName);
     }
@@ -184,7 +185,7 @@ public sealed class LiveClusterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bind_PatchSucceededBindingFailed_ReleasesTheDevicesAndTheRecordHoldsNothing()
+    public async Task Bind_BindingFailed_ReleasesTheDevicesAndWritesNoRecord()
     {
         var pod = _server.CreatePod(Pod("doomed", gpus: 8));
         await using var extender = await LiveExtender.StartAsync(_server);
@@ -198,15 +199,39 @@ public sealed class LiveClusterTests : IAsyncLifetime
 
         Assert.Contains("released", error, StringComparison.Ordinal);
         var stored = _server.GetPod("team-a", "doomed")!;
-        Assert.True(stored.Metadata.Annotations.ContainsKey("kaiwo.ai/gpu-allocation"));
+        Assert.False(stored.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") ?? false);
         Assert.Null(stored.Spec.NodeName);
-        await LiveExtender.Eventually(() => extender.State.TryGetPod(stored.Metadata.Uid, out var p, out _) && p!.Annotations.ContainsKey("kaiwo.ai/gpu-allocation"), "the patched pod seen");
+        Assert.Equal(0, _server.Requests.Count(r => r.Method == "PATCH"));
         Assert.Equal(0, extender.HoldsOn("gpu-node-1"));
 
         // The eight GPUs are free for the next pod.
         var next = _server.CreatePod(Pod("next", gpus: 8));
         await LiveExtender.Eventually(() => extender.State.TryGetPod(next.Metadata.Uid, out _, out _), "next pod seen");
         Assert.Equal(string.Empty, await extender.BindAsync(next, "gpu-node-1"));
+    }
+
+    [Fact]
+    public async Task Bind_PodBoundHereByAnotherWithoutTheRecord_ConfirmsAndPatchesTheRecordOn()
+    {
+        var pod = _server.CreatePod(Fraction("bound-bare", "0.5"));
+        await using var extender = await LiveExtender.StartAsync(_server, settings: new Dictionary<string, string?> { ["Kubernetes:AssumedPodTtl"] = "00:01:00" });
+        using (var api = _server.CreateKubernetesClient())
+        {
+            // Bound to the very node we choose, with no record, before our informer saw it: our Binding gets a 409.
+            _server.InjectFault(FakeRoute.WatchPods, Fault.Delay(TimeSpan.FromSeconds(3)));
+            _server.DropWatches();
+            await api.CoreV1.CreateNamespacedPodBindingAsync(
+                new V1Binding { Metadata = new V1ObjectMeta { Name = "bound-bare" }, Target = new V1ObjectReference { Kind = "Node", Name = "gpu-node-1" } },
+                "bound-bare",
+                "team-a");
+        }
+
+        var error = await extender.BindAsync(pod, "gpu-node-1");
+
+        Assert.Equal(string.Empty, error);
+        var stored = _server.GetPod("team-a", "bound-bare")!;
+        Assert.Contains("\"computeMilli\":500", stored.Metadata.Annotations["kaiwo.ai/gpu-allocation"], StringComparison.Ordinal);
+        Assert.Equal(1, _server.Requests.Count(r => r.Method == "PATCH"));
     }
 
     [Fact]
