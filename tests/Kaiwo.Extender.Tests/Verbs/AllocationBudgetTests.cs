@@ -11,6 +11,7 @@ using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
 
 namespace Kaiwo.Extender.Tests.Verbs;
 
@@ -19,7 +20,7 @@ namespace Kaiwo.Extender.Tests.Verbs;
 /// at 500 candidates of 5,000 nodes with pods on them: allocation counts are stable where times are not, so the
 /// budget (issue 9: 64 KB per call) is held by a test. Measured on the calling thread around a warmed-up call.
 /// </summary>
-public sealed class AllocationBudgetTests
+public sealed class AllocationBudgetTests(ITestOutputHelper output)
 {
     private const long BudgetBytes = 64 * 1024;
     private const int NodeCount = 5_000;
@@ -30,10 +31,11 @@ public sealed class AllocationBudgetTests
     public void Filter_NamesModeFiveHundredOfFiveThousandNodes_AllocatesWithinBudget()
     {
         var (verbs, body) = Cluster.Value;
-        var output = new ArrayBufferWriter<byte>(1 << 20);
-        var allocated = Measure(() => verbs.Filter(body, output), output);
+        var answerBytes = new ArrayBufferWriter<byte>(1 << 20);
+        var allocated = Measure(() => verbs.Filter(body, answerBytes), answerBytes);
+        output.WriteLine($"filter, names mode, 500 of 5,000 nodes: {allocated} bytes allocated per call");
 
-        using var answer = JsonDocument.Parse(output.WrittenMemory);
+        using var answer = JsonDocument.Parse(answerBytes.WrittenMemory);
         Assert.Equal(500, answer.RootElement.GetProperty("NodeNames").GetArrayLength() + answer.RootElement.GetProperty("FailedNodes").EnumerateObject().Count());
         Assert.True(allocated <= BudgetBytes, $"filter allocated {allocated} bytes per call; the budget is {BudgetBytes}");
     }
@@ -42,10 +44,11 @@ public sealed class AllocationBudgetTests
     public void Prioritize_NamesModeFiveHundredOfFiveThousandNodes_AllocatesWithinBudget()
     {
         var (verbs, body) = Cluster.Value;
-        var output = new ArrayBufferWriter<byte>(1 << 20);
-        var allocated = Measure(() => verbs.Prioritize(body, output), output);
+        var answerBytes = new ArrayBufferWriter<byte>(1 << 20);
+        var allocated = Measure(() => verbs.Prioritize(body, answerBytes), answerBytes);
+        output.WriteLine($"prioritize, names mode, 500 of 5,000 nodes: {allocated} bytes allocated per call");
 
-        using var answer = JsonDocument.Parse(output.WrittenMemory);
+        using var answer = JsonDocument.Parse(answerBytes.WrittenMemory);
         Assert.Equal(500, answer.RootElement.GetArrayLength());
         Assert.Contains(answer.RootElement.EnumerateArray(), e => e.GetProperty("Score").GetInt64() > 0);
         Assert.True(allocated <= BudgetBytes, $"prioritize allocated {allocated} bytes per call; the budget is {BudgetBytes}");
