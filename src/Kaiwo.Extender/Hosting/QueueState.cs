@@ -6,68 +6,89 @@ using Microsoft.Extensions.Options;
 namespace Kaiwo.Extender.Hosting;
 
 /// <summary>
-/// The queue snapshot the pipeline admits pods against, null when there are no queues. It is rebuilt only when a pod,
-/// node or queue changed since the last one. Building reads every pod, so filter and prioritize accept a snapshot up
-/// to <see cref="MaxFilterAge"/> old under churn; binds always take a fresh one (see <see cref="Verbs.Reservations"/>),
-/// so limits hold exactly.
+/// The queue snapshot every verb admits pods against (null when there are no queues), exact as of the call: filter,
+/// prioritize, preempt and bind all read <see cref="Current"/>, so the filter's queue verdict is the one the bind
+/// gives in the same state.
 /// </summary>
-internal sealed class QueueState(ClusterState state, QueueCatalog catalog, IOptions<SchedulingOptions> options, TimeProvider time)
+/// <remarks>
+/// Nothing here reads pods. Writers (pod, node and queue events, binds, releases, expiries) keep the cluster's queue
+/// totals up to date as they change them and move <see cref="ClusterState.QueueVersion"/>; the catalogue reads each
+/// queue once, when it arrives. The first read after a change builds the snapshot from the totals and the tree cached
+/// for the catalogue's contents (as many steps as there are queues and labels, fair share included) and publishes it
+/// as one immutable object through one reference; every read until the next change returns that same object. Building
+/// on the first read rather than inside each writer keeps a burst of pod events (a first list of 200,000 pods) from
+/// computing fair shares nobody reads, and no reader can get a snapshot older than the last change it could see.
+/// </remarks>
+internal sealed class QueueState(ClusterState state, QueueCatalog catalog, IOptions<SchedulingOptions> options)
 {
-    /// <summary>How stale a snapshot filter and prioritize may use while pods keep changing.</summary>
-    public static readonly TimeSpan MaxFilterAge = TimeSpan.FromSeconds(1);
+    private readonly Lock _publishGate = new();
+    private readonly string _defaultQueue = options.Value.DefaultQueue;
+    private readonly string _schedulerName = options.Value.SchedulerName;
 
-    private readonly Lock _gate = new();
-    private (long State, long Catalog, QueueSnapshot? Snapshot, long BuiltAt) _cache = (-1, -1, null, 0);
+    // Read without a lock, replaced whole under _publishGate.
+    private Published? _published;
+
+    // Under _publishGate: the tree of the catalogue contents it was built for.
+    private (QueueCatalogContents Contents, QueueTree? Tree)? _tree;
 
     /// <summary>Binds take this while they re-check admission and reserve (see <see cref="Verbs.Reservations"/>).</summary>
     public Lock AdmissionGate { get; } = new();
 
-    /// <summary>The snapshot of now: rebuilt if anything changed.</summary>
-    public QueueSnapshot? Current() => Get(TimeSpan.Zero);
-
-    /// <summary>For filter and prioritize: the last snapshot while it is younger than <see cref="MaxFilterAge"/> and the queues did not change.</summary>
-    public QueueSnapshot? ForFilter() => Get(MaxFilterAge);
-
-    private QueueSnapshot? Get(TimeSpan maxAge)
+    /// <summary>The snapshot of now: the published one while nothing it depends on moved, else one built from the totals.</summary>
+    public QueueSnapshot? Current()
     {
-        var versions = (state.Version, catalog.Version);
-        var cache = _cache;
-        if (Usable(cache, versions, maxAge))
-        {
-            return cache.Snapshot;
-        }
+        var published = Volatile.Read(ref _published);
+        return published is not null && published.IsFor(catalog.Contents, state.QueueVersion) ? published.Snapshot : Publish();
+    }
 
-        lock (_gate)
+    private QueueSnapshot? Publish()
+    {
+        lock (_publishGate)
         {
-            if (Usable(_cache, versions, maxAge))
+            var contents = catalog.Contents;
+            var published = _published;
+            if (published is not null && published.IsFor(contents, state.QueueVersion))
             {
-                return _cache.Snapshot;
+                return published.Snapshot; // another reader built it meanwhile
             }
 
-            var snapshot = Build();
-            _cache = (versions.Item1, versions.Item2, snapshot, time.GetTimestamp());
+            var tree = TreeOf(contents);
+            QueueSnapshot? snapshot = null;
+            var version = 0L;
+            if (tree is not null)
+            {
+                var totals = state.QueueTotals(_schedulerName);
+                version = totals.Version;
+                snapshot = QueueSnapshot.FromTotals(tree, totals);
+            }
+
+            Volatile.Write(ref _published, new Published(contents, version, snapshot));
             return snapshot;
         }
     }
 
-    private bool Usable((long State, long Catalog, QueueSnapshot? Snapshot, long BuiltAt) cache, (long State, long Catalog) versions, TimeSpan maxAge) =>
-        cache.Catalog == versions.Catalog
-        && (cache.State == versions.State || (maxAge > TimeSpan.Zero && cache.State >= 0 && time.GetElapsedTime(cache.BuiltAt) < maxAge));
-
-    private QueueSnapshot? Build()
+    /// <summary>Under _publishGate: the tree for these contents, built once per catalogue change; null when there are no queues.</summary>
+    private QueueTree? TreeOf(QueueCatalogContents contents)
     {
-        if (catalog.UnavailableReason is not null)
+        if (_tree is { } cached && ReferenceEquals(cached.Contents, contents))
         {
-            return null;
+            return cached.Tree;
         }
 
-        var (specs, invalid) = catalog.Read();
-        if (specs.Count == 0 && invalid.Count == 0)
-        {
-            return null;
-        }
+        var tree = contents.UnavailableReason is not null || (contents.Specs.Count == 0 && contents.Invalid.Count == 0)
+            ? null
+            : QueueTree.Build(contents.Specs, _defaultQueue, contents.Invalid);
+        _tree = (contents, tree);
+        return tree;
+    }
 
-        var tree = QueueTree.Build(specs, options.Value.DefaultQueue, invalid);
-        return state.QueueSnapshot(tree, options.Value.SchedulerName);
+    /// <summary>
+    /// A published snapshot and what it was built from. Without queues the snapshot is null whatever the pods do, so
+    /// only a catalogue change makes it stale.
+    /// </summary>
+    private sealed record Published(QueueCatalogContents Catalog, long QueueVersion, QueueSnapshot? Snapshot)
+    {
+        public bool IsFor(QueueCatalogContents catalog, long queueVersion) =>
+            ReferenceEquals(Catalog, catalog) && (Snapshot is null || QueueVersion == queueVersion);
     }
 }

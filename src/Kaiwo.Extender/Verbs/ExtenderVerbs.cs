@@ -144,7 +144,7 @@ internal sealed partial class ExtenderVerbs(
             return result;
         }
 
-        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.ForFilter());
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current());
         foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();
@@ -165,7 +165,7 @@ internal sealed partial class ExtenderVerbs(
     private PodEvaluation Prepare(PodFacts pod)
     {
         Remember(pod);
-        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.ForFilter());
+        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
     }
 
     private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)

@@ -7,9 +7,10 @@ namespace Kaiwo.Extender.Verbs;
 
 /// <summary>
 /// The in-memory half of every bind: one evaluation of the pod and one reservation. With queues, binds pass one at a
-/// time through the admission gate and evaluate against a snapshot taken inside it, so that two binds racing for the
-/// last of a queue's limit cannot both get it. The snapshot is built before the pod and node locks are taken (it
-/// reads every pod), so the lock order stays gate, pod, node.
+/// time through the admission gate and evaluate against the snapshot of now read inside it (the same
+/// <see cref="QueueState.Current"/> filter reads), so that two binds racing for the last of a queue's limit cannot
+/// both get it. The snapshot is read before the pod and node locks are taken (a first read after a change builds it
+/// under the state's accounts lock, the innermost), so the lock order stays gate, pod, node.
 /// </summary>
 internal static class Reservations
 {

@@ -4,7 +4,7 @@ namespace Kaiwo.Scheduling.Queues;
 
 /// <summary>
 /// The state admission decides on: the tree, each usable queue's usage (bound pods), demand (usage plus pending
-/// requests) and fair share, and the cluster's capacity. Immutable: rebuilt when pods or queues change.
+/// requests) and fair share, and the cluster's capacity. Immutable: a new one is built when pods, nodes or queues change.
 /// </summary>
 public sealed record QueueSnapshot(
     QueueTree Tree,
@@ -24,6 +24,53 @@ public sealed record QueueSnapshot(
     /// is only "waiting" for capacity it could actually use within its fair share.
     /// </summary>
     public IReadOnlyDictionary<string, ResourceVector> SmallestPending { get; init; } = new Dictionary<string, ResourceVector>();
+
+    /// <summary>The version of the <see cref="QueueTotals"/> it was built from (0 when built from bare figures).</summary>
+    public long Version { get; init; }
+
+    /// <summary>
+    /// Builds a snapshot from the cluster's running totals: each label's usage counts in the queue the tree gives it
+    /// (the default queue for a label naming no usable leaf), each label's pending requests in its leaf. Costs as many
+    /// steps as there are labels and queues, however many pods there are.
+    /// </summary>
+    public static QueueSnapshot FromTotals(QueueTree tree, QueueTotals totals)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(totals);
+        var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var smallest = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
+        foreach (var (label, (sum, pods)) in totals.BoundByLabel)
+        {
+            var queue = tree.AccountFor(label.Length == 0 ? null : label);
+            usage[queue] = usage.GetValueOrDefault(queue) + sum;
+            if (label.Length > 0 && label != queue)
+            {
+                countedInDefault[label] = countedInDefault.GetValueOrDefault(label) + pods;
+            }
+        }
+
+        foreach (var (label, (sum, min)) in totals.PendingByLabel)
+        {
+            if (tree.LeafFor(label.Length == 0 ? null : label).Queue is { } leaf)
+            {
+                pending[leaf] = pending.GetValueOrDefault(leaf) + sum;
+                var current = smallest.GetValueOrDefault(leaf);
+                foreach (var r in ResourceVector.All)
+                {
+                    if (min[r] > 0 && (current[r] == 0 || min[r] < current[r]))
+                    {
+                        current = current.With(r, min[r]);
+                    }
+                }
+
+                smallest[leaf] = current;
+            }
+        }
+
+        return Build(tree, totals.Capacity, usage, pending) with { CountedInDefault = countedInDefault, SmallestPending = smallest, Version = totals.Version };
+    }
 
     /// <summary>Builds a snapshot from each leaf queue's usage and pending requests; parents sum their children.</summary>
     public static QueueSnapshot Build(QueueTree tree, ResourceVector capacity, IReadOnlyDictionary<string, ResourceVector> leafUsage, IReadOnlyDictionary<string, ResourceVector> leafPending)

@@ -46,11 +46,22 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
     private long _version;
+    private long _queueVersion;
     private readonly Lock _accountsGate = new();
     private readonly QueueAccounts _accounts = new();
 
-    /// <summary>Changes with every change of a node or a pod: what derived state (the queue snapshot) is keyed on.</summary>
+    /// <summary>
+    /// Moves when something the scheduling decisions read changed: a node's inventory inputs or utilization, a pod's
+    /// hold or what it counts in its queue. A heartbeat of a node or a status update of a pod that changes none of
+    /// these leaves it where it is, so that what is keyed on it is not rebuilt for nothing.
+    /// </summary>
     public long Version => Interlocked.Read(ref _version);
+
+    /// <summary>
+    /// Moves when, and only when, a queue total (<see cref="QueueTotals"/>) moved: a pod's usage or pending request,
+    /// its queue label or scheduler, or a node's capacity. What the queue snapshot is keyed on.
+    /// </summary>
+    public long QueueVersion => Volatile.Read(ref _queueVersion);
 
     public ClusterState()
         : this(new RequestOptions(), new PlacementOptions())
@@ -73,28 +84,41 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     public void UpsertNode(NodeFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        Interlocked.Increment(ref _version);
         if (_nodes.TryGetValue(facts.Name, out var existing))
         {
             lock (existing.Gate)
             {
-                // Most node events are heartbeats: when nothing the inventory reads changed, keep the usage snapshot.
-                var current = existing.Current;
-                var usage = SameInventoryInputs(current.Facts, facts) ? current.Usage : current.Usage.WithInventory(InventoryReader.Read(facts));
-                existing.Replace(facts, usage);
+                if (!existing.Removed)
+                {
+                    UpdateNode(existing, facts);
+                    return;
+                }
             }
 
-            return;
+            // Removed meanwhile: added again below.
         }
 
         var inventory = InventoryReader.Read(facts);
 
         var entry = new NodeEntry(facts, NodeUsage.Create(inventory, placement.TimeSlicingCapacityMilli));
-        if (!_nodes.TryAdd(facts.Name, entry))
+        bool added;
+        lock (entry.Gate)
+        {
+            // Under the new entry's lock, so that no update or removal of it can come between its add and its capacity's.
+            added = _nodes.TryAdd(facts.Name, entry);
+            if (added)
+            {
+                AddCapacity(entry.Capacity);
+            }
+        }
+
+        if (!added)
         {
             UpsertNode(facts);
             return;
         }
+
+        Interlocked.Increment(ref _version);
 
         // Pods seen before their node (informer order is not guaranteed) take their devices now.
         foreach (var pod in _pods.Values.Where(p => p.BoundNode == facts.Name))
@@ -114,9 +138,41 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
     public void RemoveNode(string name)
     {
+        if (!_nodes.TryRemove(name, out var entry))
+        {
+            return;
+        }
+
+        lock (entry.Gate)
+        {
+            entry.Removed = true;
+            AddCapacity(ResourceVector.Zero - entry.Capacity);
+        }
+
         Interlocked.Increment(ref _version);
-        _nodes.TryRemove(name, out _);
     }
+
+    /// <summary>
+    /// A known node's new facts, under its lock. Most node events are heartbeats (a new resourceVersion, status,
+    /// conditions): when nothing read of the node changed, nothing is replaced and no version moves.
+    /// </summary>
+    private void UpdateNode(NodeEntry existing, NodeFacts facts)
+    {
+        var current = existing.Current;
+        var sameInventory = SameInventoryInputs(current.Facts, facts);
+        if (sameInventory && SameUtilization(current.Facts, facts))
+        {
+            return;
+        }
+
+        var before = existing.Capacity;
+        existing.Replace(facts, sameInventory ? current.Usage : current.Usage.WithInventory(InventoryReader.Read(facts)));
+        AddCapacity(existing.Capacity - before);
+        Interlocked.Increment(ref _version);
+    }
+
+    private static bool SameUtilization(NodeFacts a, NodeFacts b) =>
+        a.Annotations.GetValueOrDefault(WellKnown.UtilizationAnnotation) == b.Annotations.GetValueOrDefault(WellKnown.UtilizationAnnotation);
 
     private static bool SameInventoryInputs(NodeFacts a, NodeFacts b) =>
         SameMap(a.Labels, b.Labels)
@@ -158,10 +214,10 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(pod));
         lock (entry.Gate)
         {
+            // Every path ends in one account refresh (SetHold's or its own), so that the pod moves in its queue's
+            // totals once per event, from what it counted to what it counts, with no half-way state in between.
             entry.Pod = pod;
             entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
-            RefreshAccount(entry);
-            Interlocked.Increment(ref _version);
             if (pod.IsTerminated)
             {
                 entry.AssumedUntil = null;
@@ -176,19 +232,37 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
                 {
                     SetHold(entry, null, null);
                 }
+                else
+                {
+                    RefreshAccount(entry);
+                }
 
                 return null;
             }
 
             entry.AssumedUntil = null;
+            var record = pod.Annotations.GetValueOrDefault(WellKnown.AllocationAnnotation);
+            if (entry.HoldSeen && entry.Hold is not null && entry.BoundNode == pod.NodeName && entry.HoldRecord == record)
+            {
+                // Most pod events (status, conditions) carry the record (or the lack of one) its hold was read from
+                // already: nothing to read or place again. A warning about that record was returned the first time.
+                RefreshAccount(entry);
+                return null;
+            }
+
             var (hold, warning) = HoldFromRecord(pod);
             if (entry.BoundNode == pod.NodeName && entry.Hold is { } current && hold is not null && current.Allocation.SameAs(hold.Allocation))
             {
-                // Most pod events (status, conditions) change nothing we hold: keep the node snapshot as it is.
+                // The same allocation written anew: keep the node snapshot as it is.
+                entry.HoldSeen = true;
+                entry.HoldRecord = record;
+                RefreshAccount(entry);
                 return warning;
             }
 
             SetHold(entry, hold, pod.NodeName);
+            entry.HoldSeen = true;
+            entry.HoldRecord = record;
             return warning ?? ConflictWarning(pod);
         }
     }
@@ -214,7 +288,6 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             entry.Pod = unbound;
             entry.Requested = PodResources.Request(unbound, GpuRequestParser.Parse(unbound, requests));
             RefreshAccount(entry);
-            Interlocked.Increment(ref _version);
             return true;
         }
     }
@@ -367,6 +440,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
                 entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
+                entry.HoldSeen = false;
                 if (result.Allocation is { } allocation)
                 {
                     var hold = new PodHold(pod.Uid, pod.Key, allocation);
@@ -410,59 +484,26 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     }
 
     /// <summary>
-    /// The queues' state now: each leaf's usage (pods bound or reserved, GPUs by the share they hold) and pending
-    /// requests (the kaiwo scheduler's unbound pods), the cluster's capacity, and the fair shares that follow.
+    /// The queue totals now, as one consistent copy: per label the usage of pods bound or reserved (GPUs by the share
+    /// they hold), the pending requests of <paramref name="schedulerName"/>'s unbound pods, and the cluster's capacity.
+    /// Costs as many steps as there are labels: the totals are kept up to date on every pod and node change.
+    /// </summary>
+    public QueueTotals QueueTotals(string schedulerName)
+    {
+        lock (_accountsGate)
+        {
+            return _accounts.Totals(schedulerName);
+        }
+    }
+
+    /// <summary>
+    /// The queues' state now: each leaf's usage and pending requests, the cluster's capacity, and the fair shares that
+    /// follow (see <see cref="Queues.QueueSnapshot.FromTotals"/>).
     /// </summary>
     public QueueSnapshot QueueSnapshot(QueueTree tree, string schedulerName)
     {
         ArgumentNullException.ThrowIfNull(tree);
-        var usage = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
-        var pending = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
-        var countedInDefault = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        var smallest = new Dictionary<string, ResourceVector>(StringComparer.Ordinal);
-        // The per-label totals are kept up to date on every pod change: a snapshot maps each label to its queue once.
-        Dictionary<string, (ResourceVector Sum, int Pods)> usageByLabel;
-        Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)> pendingByLabel;
-        lock (_accountsGate)
-        {
-            (usageByLabel, pendingByLabel) = _accounts.Totals(schedulerName);
-        }
-
-        foreach (var (label, (sum, pods)) in usageByLabel)
-        {
-            var queue = tree.AccountFor(label.Length == 0 ? null : label);
-            usage[queue] = usage.GetValueOrDefault(queue) + sum;
-            if (label.Length > 0 && label != queue)
-            {
-                countedInDefault[label] = countedInDefault.GetValueOrDefault(label) + pods;
-            }
-        }
-
-        foreach (var (label, (sum, min)) in pendingByLabel)
-        {
-            if (tree.LeafFor(label.Length == 0 ? null : label).Queue is { } leaf)
-            {
-                pending[leaf] = pending.GetValueOrDefault(leaf) + sum;
-                var current = smallest.GetValueOrDefault(leaf);
-                foreach (var r in ResourceVector.All)
-                {
-                    if (min[r] > 0 && (current[r] == 0 || min[r] < current[r]))
-                    {
-                        current = current.With(r, min[r]);
-                    }
-                }
-
-                smallest[leaf] = current;
-            }
-        }
-
-        var capacity = ResourceVector.Zero;
-        foreach (var node in _nodes.Values)
-        {
-            capacity += node.Capacity;
-        }
-
-        return Queues.QueueSnapshot.Build(tree, capacity, usage, pending) with { CountedInDefault = countedInDefault, SmallestPending = smallest };
+        return Queues.QueueSnapshot.FromTotals(tree, QueueTotals(schedulerName));
     }
 
     /// <summary>
@@ -532,7 +573,10 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         }
     }
 
-    /// <summary>What a pod counts in its queue now; written under the pod's lock whenever the pod, its binding or its hold change.</summary>
+    /// <summary>
+    /// What a pod counts in its queue now; written under the pod's lock whenever the pod, its binding or its hold
+    /// change. Moves the totals and both versions only when the account changed.
+    /// </summary>
     private void RefreshAccount(PodEntry entry)
     {
         var pod = entry.Pod;
@@ -552,15 +596,39 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
         lock (_accountsGate)
         {
-            _accounts.Remove(old);
-            _accounts.Add(account);
+            _accounts.Move(old, account);
+            Volatile.Write(ref _queueVersion, _accounts.Version);
         }
 
         entry.Account = account;
+        Interlocked.Increment(ref _version);
     }
 
+    /// <summary>A node's capacity change (new minus old) into the totals; the innermost lock, after the pod's and the node's.</summary>
+    private void AddCapacity(ResourceVector delta)
+    {
+        if (delta.IsZero)
+        {
+            return;
+        }
+
+        lock (_accountsGate)
+        {
+            _accounts.AddCapacity(delta);
+            Volatile.Write(ref _queueVersion, _accounts.Version);
+        }
+    }
+
+    /// <summary>Gives the pod a hold on a node (or none), moving the node snapshots only when the hold or the node changed.</summary>
     private void SetHold(PodEntry entry, PodHold? hold, string? boundNode)
     {
+        entry.HoldSeen = false;
+        if (ReferenceEquals(entry.Hold, hold) && entry.BoundNode == boundNode)
+        {
+            RefreshAccount(entry);
+            return;
+        }
+
         Interlocked.Increment(ref _version);
         if (entry.Hold is { } old && entry.BoundNode is { } oldNode && _nodes.TryGetValue(oldNode, out var previous))
         {
@@ -635,6 +703,9 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
         public object Gate { get; } = new();
 
+        /// <summary>Taken out of the state by <see cref="RemoveNode"/> (under Gate): its capacity no longer counts.</summary>
+        public bool Removed { get; set; }
+
         public NodeCandidate Current => _current;
 
         public NodeUsage Usage
@@ -670,6 +741,14 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         public string? BoundNode { get; set; }
 
         public PodHold? Hold { get; set; }
+
+        /// <summary>
+        /// The hold was read by <see cref="UpsertPod"/> from the pod as bound on the API server, from the allocation
+        /// annotation <see cref="HoldRecord"/> (null: none): an event with the same one holds the same.
+        /// </summary>
+        public bool HoldSeen { get; set; }
+
+        public string? HoldRecord { get; set; }
 
         /// <summary>Forgotten by <see cref="RemovePod"/>: counts in no queue any more.</summary>
         public bool Removed { get; set; }

@@ -10,21 +10,48 @@ internal sealed record PodAccount(string Label, bool Bound, bool Pending, string
 
 /// <summary>
 /// Running totals of every pod's account, by queue label: the sum and pod count of bound pods, and per scheduler the
-/// sum of pending requests and how many pending pods ask each amount (for the smallest pending request). Updated by a
-/// remove and an add per pod change, so a queue snapshot costs as many steps as there are labels, not pods.
-/// Not thread-safe: the owner locks.
+/// sum of pending requests and how many pending pods ask each amount (for the smallest pending request); and the
+/// cluster's capacity for queues, summed over nodes. Updated by a remove and an add per pod change (a capacity delta
+/// per node change), so a queue snapshot costs as many steps as there are labels, not pods. <see cref="Version"/>
+/// moves with every change of a total and only then. Not thread-safe: the owner locks.
 /// </summary>
 internal sealed class QueueAccounts
 {
     private readonly Dictionary<string, (ResourceVector Sum, int Pods)> _bound = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Label, string Scheduler), Pending> _pending = new();
 
-    public void Add(PodAccount account) => Apply(account, +1);
+    /// <summary>Moves with every change of the totals or the capacity; never otherwise.</summary>
+    public long Version { get; private set; }
 
-    public void Remove(PodAccount account) => Apply(account, -1);
+    public ResourceVector Capacity { get; private set; }
 
-    /// <summary>Bound totals by label, and pending totals with the smallest pending request by label for one scheduler.</summary>
-    public (Dictionary<string, (ResourceVector Sum, int Pods)> Bound, Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)> Pending) Totals(string schedulerName)
+    /// <summary>Replaces one pod's account by another; a no-op (the version stays) when they are equal.</summary>
+    public void Move(PodAccount old, PodAccount account)
+    {
+        if (old == account)
+        {
+            return;
+        }
+
+        Apply(old, -1);
+        Apply(account, +1);
+        Version++;
+    }
+
+    /// <summary>Adds a node's capacity change (new minus old); a no-op when it is zero.</summary>
+    public void AddCapacity(ResourceVector delta)
+    {
+        if (delta.IsZero)
+        {
+            return;
+        }
+
+        Capacity += delta;
+        Version++;
+    }
+
+    /// <summary>A copy of the totals as of now for one scheduler: bound totals by label, pending totals and the smallest pending request by label.</summary>
+    public QueueTotals Totals(string schedulerName)
     {
         var bound = new Dictionary<string, (ResourceVector Sum, int Pods)>(_bound, StringComparer.Ordinal);
         var pending = new Dictionary<string, (ResourceVector Sum, ResourceVector Smallest)>(StringComparer.Ordinal);
@@ -36,7 +63,7 @@ internal sealed class QueueAccounts
             }
         }
 
-        return (bound, pending);
+        return new QueueTotals(Version, Capacity, bound, pending);
     }
 
     private void Apply(PodAccount account, int sign)

@@ -8,8 +8,8 @@ using static Kaiwo.Scheduling.Tests.TestCluster;
 namespace Kaiwo.Scheduling.Tests.Queues;
 
 /// <summary>
-/// The running per-queue totals that pod changes keep up to date give the same usage, demand and smallest pending
-/// request as a fresh state rebuilt from the same pods, after any random history.
+/// The running per-queue totals that pod and node changes keep up to date give the same usage, demand, smallest
+/// pending request and capacity as a fresh state rebuilt from the same nodes and pods, after any random history.
 /// </summary>
 public sealed class QueueAccountingPropertyTests
 {
@@ -28,11 +28,27 @@ public sealed class QueueAccountingPropertyTests
         state.UpsertNode(Mi300XSpx("n1"));
         state.UpsertNode(Mi300XSpx("n2"));
         var pods = new Dictionary<string, PodFacts>();
+        var nodes = new Dictionary<string, Kaiwo.Scheduling.Inventory.NodeFacts> { ["n1"] = Mi300XSpx("n1"), ["n2"] = Mi300XSpx("n2") };
 
         for (var step = 0; step < 400; step++)
         {
-            var roll = random.Next(10);
-            if (roll < 5 || pods.Count == 0)
+            var roll = random.Next(12);
+            if (roll >= 10)
+            {
+                // A node without pods of its own comes, changes its allocatable CPU or goes.
+                if (roll == 10)
+                {
+                    var node = CpuOnly("n3") with { Allocatable = new Dictionary<string, string> { ["cpu"] = $"{1 + random.Next(64)}", ["memory"] = "64Gi" } };
+                    state.UpsertNode(node);
+                    nodes["n3"] = node;
+                }
+                else
+                {
+                    state.RemoveNode("n3");
+                    nodes.Remove("n3");
+                }
+            }
+            else if (roll < 5 || pods.Count == 0)
             {
                 var label = Labels[random.Next(Labels.Length)];
                 var pod = (random.Next(3) switch
@@ -79,8 +95,10 @@ public sealed class QueueAccountingPropertyTests
         }
 
         var fresh = new ClusterState();
-        fresh.UpsertNode(Mi300XSpx("n1"));
-        fresh.UpsertNode(Mi300XSpx("n2"));
+        foreach (var node in nodes.Values)
+        {
+            fresh.UpsertNode(node);
+        }
         foreach (var pod in pods.Values)
         {
             fresh.UpsertPod(pod);
@@ -92,5 +110,6 @@ public sealed class QueueAccountingPropertyTests
         Assert.Equal(rebuilt.Demand.OrderBy(p => p.Key), running.Demand.OrderBy(p => p.Key));
         Assert.Equal(rebuilt.SmallestPending.OrderBy(p => p.Key), running.SmallestPending.OrderBy(p => p.Key));
         Assert.Equal(rebuilt.CountedInDefault, running.CountedInDefault);
+        Assert.Equal(rebuilt.Capacity, running.Capacity);
     }
 }
