@@ -18,7 +18,8 @@ namespace Kaiwo.Benchmarks;
 /// <summary>
 /// The live cluster at scale: 5,000 nodes (4,000 MI300X SPX, 1,000 MI300X CPX/NPS4) and 50,000 pods, every GPU pod
 /// bound with an allocation record. Measures what the informer does per pod event (from the event's JSON to the
-/// updated node snapshot) and one filter call over every node.
+/// updated node snapshot), filter and prioritize as the HTTP handler runs them (body bytes in, answer bytes out) over
+/// 500 and over all 5,000 nodes, and the in-memory part of a bind.
 /// </summary>
 [MemoryDiagnoser]
 public class ClusterScaleBenchmarks
@@ -30,6 +31,9 @@ public class ClusterScaleBenchmarks
     private ClusterState _state = null!;
     private ExtenderVerbs _verbs = null!;
     private byte[] _filterBody = [];
+    private byte[] _filter500Body = [];
+    private readonly System.Buffers.ArrayBufferWriter<byte> _output = new(1 << 20);
+    private BindTarget _bind = null!;
     private JsonElement _statusOnlyEvent;
     private JsonElement[] _bindEvents = [];
     private JsonElement[] _pendingEvents = [];
@@ -82,9 +86,23 @@ public class ClusterScaleBenchmarks
         _pendingEvents = [.. churn.Select(c => c.Pending)];
         _bindEvents = [.. churn.Select(c => c.Bound)];
 
-        _verbs = new ExtenderVerbs(_state, _pipeline, new PendingPods(10_000), new Kaiwo.Extender.Standalone.InMemoryBinder(_state, _pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Microsoft.Extensions.Options.Options.Create(new Kaiwo.Extender.Hosting.ExtenderOptions()));
+        _verbs = new ExtenderVerbs(_state, _pipeline, new PendingPods(10_000), new ReserveOnlyBinder(_state, _pipeline), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Microsoft.Extensions.Options.Options.Create(new Kaiwo.Extender.Hosting.ExtenderOptions { SchedulerNames = ["kaiwo-scheduler"] }));
         var filterPod = ToV1Pod(PodOf("incoming", 1));
         _filterBody = JsonSerializer.SerializeToUtf8Bytes(new { Pod = filterPod, Nodes = (object?)null, NodeNames = Enumerable.Range(0, NodeCount).Select(n => $"node-{n:D4}").ToList() }, ExtenderJson.Options);
+
+        // 500 candidates spread over the cluster (every tenth node: SPX and CPX alike), as kube-scheduler's
+        // percentageOfNodesToScore sends at this size.
+        _filter500Body = JsonSerializer.SerializeToUtf8Bytes(new { Pod = filterPod, Nodes = (object?)null, NodeNames = Enumerable.Range(0, NodeCount / 10).Select(n => $"node-{n * 10:D4}").ToList() }, ExtenderJson.Options);
+
+        // The pod to bind is first seen in a filter, as kube-scheduler does it; its node has room.
+        var bindPod = ToV1Pod(PodOf("to-bind", 1));
+        var bindBody = JsonSerializer.SerializeToUtf8Bytes(new { Pod = bindPod, Nodes = (object?)null, NodeNames = (string[])["node-0003"] }, ExtenderJson.Options);
+        _verbs.Filter(bindBody, _output);
+        _bind = new BindTarget("team-a", "to-bind", "uid-to-bind", "node-0003");
+        if (BindAndRelease() is { Length: > 0 } error)
+        {
+            throw new InvalidOperationException($"the benchmark's bind does not succeed: {error}");
+        }
     }
 
     [Benchmark(Description = "pod event: status-only MODIFIED (JSON to state)")]
@@ -103,8 +121,35 @@ public class ClusterScaleBenchmarks
     [Benchmark(Description = "queue snapshot (50,000 pods, 3 queues): usage, demand, fair share")]
     public QueueSnapshot QueueSnapshot() => _state.QueueSnapshot(_queues, "kaiwo-scheduler");
 
-    [Benchmark(Description = "filter names (5,000 nodes, 50,000 pods): read, decide, write")]
-    public byte[] Filter() => JsonSerializer.SerializeToUtf8Bytes(_verbs.Filter(ExtenderRequests.ReadArgs(_filterBody)), ExtenderJson.Options);
+    [Benchmark(Description = "filter names (all 5,000 of 5,000 nodes, 50,000 pods): bytes in, bytes out")]
+    public int Filter() => Answer(_filterBody, filter: true);
+
+    [Benchmark(Description = "filter names (500 of 5,000 nodes, 50,000 pods): bytes in, bytes out")]
+    public int Filter500() => Answer(_filter500Body, filter: true);
+
+    [Benchmark(Description = "prioritize names (500 of 5,000 nodes, 50,000 pods): bytes in, bytes out")]
+    public int Prioritize500() => Answer(_filter500Body, filter: false);
+
+    /// <summary>The in-memory bind: the checks, one evaluation and the reservation, no API call; then the reservation is released for the next.</summary>
+    [Benchmark(Description = "bind without API calls (evaluate, reserve), then release")]
+    public string BindAndRelease()
+    {
+        var result = _verbs.BindPodAsync(_bind, CancellationToken.None).GetAwaiter().GetResult();
+        _state.Release(_bind.PodUid);
+        return result.Error;
+    }
+
+    private int Answer(byte[] body, bool filter) => WireCall.Answer(_verbs, body, _output, filter);
+
+    /// <summary>A binder that only reserves in memory (<see cref="Reservations.Reserve"/>): the bind less its API calls.</summary>
+    private sealed class ReserveOnlyBinder(ClusterState state, SchedulingPipeline pipeline) : IPodBinder
+    {
+        public Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
+        {
+            var result = Reservations.Reserve(state, pipeline, null, pod, nodeName, DateTimeOffset.UnixEpoch, assumedUntil: null);
+            return Task.FromResult(result.Succeeded ? new BindOutcome(null, result.Allocation?.VisibleDevices) : new BindOutcome(result.Reason, null));
+        }
+    }
 
     private static NodeFacts Node(string name, bool cpx) => new()
     {

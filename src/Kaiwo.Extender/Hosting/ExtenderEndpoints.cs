@@ -17,16 +17,13 @@ internal static class ExtenderEndpoints
 {
     private static readonly JsonSerializerOptions InspectJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    /// <summary>Deeper JSON is refused: no Pod, Node or extender type nests anywhere near this.</summary>
-    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
-
     public static void Map(WebApplication app)
     {
         app.MapPost("/filter", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "filter", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Filter(args))))
+            Handle(http, "filter", verbs.Filter))
             .ServedOn(Listener.Verbs);
         app.MapPost("/prioritize", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
-            Handle(http, "prioritize", "ExtenderArgs", ExtenderRequests.ReadArgs, args => Task.FromResult(verbs.Prioritize(args))))
+            Handle(http, "prioritize", verbs.Prioritize))
             .ServedOn(Listener.Verbs);
         app.MapPost("/bind", (HttpContext http, [FromServices] ExtenderVerbs verbs) =>
             Handle(http, "bind", "ExtenderBindingArgs", ExtenderRequests.ReadBinding, args => verbs.BindPodAsync(args, http.RequestAborted)))
@@ -79,64 +76,70 @@ internal static class ExtenderEndpoints
     }
 
     /// <summary>
-    /// Reads the body as JSON, then as <paramref name="type"/>, runs the verb, and writes its answer. Malformed JSON and
-    /// unusable requests get HTTP 400 with a JSON <c>Error</c> naming where (a JSON path, or the byte where the JSON
-    /// broke) and what was wrong; an oversized body gets 413. Nothing here changes state before the body has been read
-    /// whole and checked. The document stays alive until the answer is written: passed nodes are echoed from it.
+    /// Reads the body whole, runs the verb over it, and writes its answer. Malformed JSON and unusable requests get
+    /// HTTP 400 with a JSON <c>Error</c> naming where (a JSON path, or the byte where the JSON broke) and what was
+    /// wrong; an oversized body gets 413. Nothing here changes state before the body has been read whole and checked.
     /// </summary>
-    private static async Task Handle<TArgs, TResult>(HttpContext http, string name, string type, Func<JsonElement, TArgs> read, Func<TArgs, Task<TResult>> verb)
+    private static async Task Handle<TArgs, TResult>(HttpContext http, string name, string type, Func<JsonElement, TArgs> read, Func<TArgs, Task<TResult>> verb) =>
+        await Timed(http, name, async () =>
+        {
+            using var body = await RequestBody.ReadAsync(http).ConfigureAwait(false);
+            if (body.Rejection is { } rejection)
+            {
+                await WriteError(http, rejection.Status, rejection.Message).ConfigureAwait(false);
+                return;
+            }
+
+            // The document stays alive until the answer is written: parts of it may be echoed.
+            using var document = ExtenderRequests.TryRead(body.Bytes, type, read, out var args, out var error);
+            if (document is null)
+            {
+                await WriteError(http, StatusCodes.Status400BadRequest, error!).ConfigureAwait(false);
+                return;
+            }
+
+            var result = await verb(args!).ConfigureAwait(false);
+            await http.Response.WriteAsJsonAsync(result, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+
+    /// <summary>
+    /// Filter and prioritize: the verb reads the body bytes and writes its answer straight into the response (see
+    /// <see cref="ExtenderVerbs.Filter(ReadOnlyMemory{byte}, System.Buffers.IBufferWriter{byte})"/>), or returns the
+    /// error of an unusable body, having written nothing.
+    /// </summary>
+    private static Task Handle(HttpContext http, string name, Func<ReadOnlyMemory<byte>, System.Buffers.IBufferWriter<byte>, string?> verb) =>
+        Timed(http, name, async () =>
+        {
+            using var body = await RequestBody.ReadAsync(http).ConfigureAwait(false);
+            if (body.Rejection is { } rejection)
+            {
+                await WriteError(http, rejection.Status, rejection.Message).ConfigureAwait(false);
+                return;
+            }
+
+            http.Response.ContentType = "application/json; charset=utf-8";
+            if (verb(body.Bytes, http.Response.BodyWriter) is { } error)
+            {
+                await WriteError(http, StatusCodes.Status400BadRequest, error).ConfigureAwait(false);
+                return;
+            }
+
+            await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        });
+
+    private static async Task Timed(HttpContext http, string name, Func<Task> handle)
     {
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
         var started = time.GetTimestamp();
         try
         {
-            await HandleCore(http, type, read, verb).ConfigureAwait(false);
+            await handle().ConfigureAwait(false);
         }
         finally
         {
             http.RequestServices.GetRequiredService<ExtenderMetrics>().RecordDuration(name, time.GetElapsedTime(started));
         }
     }
-
-    private static async Task HandleCore<TArgs, TResult>(HttpContext http, string type, Func<JsonElement, TArgs> read, Func<TArgs, Task<TResult>> verb)
-    {
-        JsonDocument document;
-        try
-        {
-            document = await JsonDocument.ParseAsync(http.Request.Body, DocumentOptions, http.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {type}: not JSON ({Where(ex)}): {ex.Message}").ConfigureAwait(false);
-            return;
-        }
-        catch (BadHttpRequestException ex)
-        {
-            await WriteError(http, ex.StatusCode, $"request body rejected: {ex.Message}").ConfigureAwait(false);
-            return;
-        }
-
-        using (document)
-        {
-            TArgs args;
-            try
-            {
-                args = read(document.RootElement);
-            }
-            catch (ObjectReadException ex)
-            {
-                await WriteError(http, StatusCodes.Status400BadRequest, $"request body is not a valid {type}: {ex.Path}: {ex.Problem}").ConfigureAwait(false);
-                return;
-            }
-
-            var result = await verb(args).ConfigureAwait(false);
-            await http.Response.WriteAsJsonAsync(result, ExtenderJson.Options, http.RequestAborted).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Where a JSON syntax error is: the path so far and the line and byte.</summary>
-    private static string Where(JsonException ex) =>
-        $"at {ex.Path ?? "$"}, line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}";
 
     private static Task WriteError(HttpContext http, int status, string message)
     {

@@ -135,12 +135,23 @@ internal sealed class ExtenderMetrics : IDisposable
 
         foreach (var group in results.GroupBy(r => (r.Outcome, r.Code)))
         {
-            _decisions.Add(
-                group.LongCount(),
-                new KeyValuePair<string, object?>("verb", verb),
-                new KeyValuePair<string, object?>("result", ResultName(group.Key.Outcome)),
-                new KeyValuePair<string, object?>("reason", group.Key.Code));
+            RecordDecisions(verb, group.Key.Outcome, group.Key.Code, group.LongCount());
         }
+    }
+
+    /// <summary>Counts <paramref name="count"/> decisions of one outcome and reason code (the wire path tallies per call).</summary>
+    public void RecordDecisions(string verb, FitOutcome outcome, string code, long count)
+    {
+        if (!_decisions.Enabled)
+        {
+            return;
+        }
+
+        _decisions.Add(
+            count,
+            new KeyValuePair<string, object?>("verb", verb),
+            new KeyValuePair<string, object?>("result", ResultName(outcome)),
+            new KeyValuePair<string, object?>("reason", code));
     }
 
     public void RecordBind(bool succeeded, string reason) =>

@@ -58,7 +58,10 @@ internal sealed partial class ExtenderVerbs(
                     break;
             }
 
-            LogDecision(log, "filter", evaluation.Context.Pod.Key, name, fit.Outcome, fit.Reason);
+            if (log.IsEnabled(LogLevel.Debug))
+            {
+                LogDecision(log, "filter", evaluation.Context.Pod.Key, name, fit.Outcome, fit.Reason);
+            }
         }
 
         if (args.NodeNames is not null)
@@ -158,11 +161,16 @@ internal sealed partial class ExtenderVerbs(
         return result;
     }
 
+    /// <summary>Remembers the pod for its bind and runs the pod checks, once per call.</summary>
+    private PodEvaluation Prepare(PodFacts pod)
+    {
+        Remember(pod);
+        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+    }
+
     private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)
     {
-        var pod = args.Pod;
-        Remember(pod);
-        var evaluation = pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+        var evaluation = Prepare(args.Pod);
         var candidates = new List<(string, NodeCandidate?, NodePayload?)>();
         if (args.NodeNames is not null)
         {

@@ -20,6 +20,47 @@ internal static class ExtenderRequests
         return ReadArgs(JsonElement.ParseValue(ref reader));
     }
 
+    /// <summary>Deeper JSON is refused: no Pod, Node or extender type nests anywhere near this.</summary>
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
+
+    /// <summary>
+    /// Parses a body and reads it as <paramref name="type"/>: the document (to be disposed once the answer, which may
+    /// echo parts of it, is written) and the request, or null and the error an HTTP 400 carries, naming the JSON path
+    /// or the byte where the JSON broke, and what was wrong.
+    /// </summary>
+    public static JsonDocument? TryRead<TArgs>(ReadOnlyMemory<byte> body, string type, Func<JsonElement, TArgs> read, out TArgs? args, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        args = default;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, DocumentOptions);
+        }
+        catch (JsonException ex)
+        {
+            error = $"request body is not a valid {type}: not JSON ({Where(ex)}): {ex.Message}";
+            return null;
+        }
+
+        try
+        {
+            args = read(document.RootElement);
+            error = null;
+            return document;
+        }
+        catch (ObjectReadException ex)
+        {
+            document.Dispose();
+            error = $"request body is not a valid {type}: {ex.Path}: {ex.Problem}";
+            return null;
+        }
+    }
+
+    /// <summary>Where a JSON syntax error is: the path so far and the line and byte.</summary>
+    private static string Where(JsonException ex) =>
+        $"at {ex.Path ?? "$"}, line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}";
+
     public static ExtenderArgs ReadArgs(JsonElement body)
     {
         ObjectJson.ExpectObject(body, "$", "an ExtenderArgs object");

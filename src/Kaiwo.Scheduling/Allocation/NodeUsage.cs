@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Numerics;
+using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Requests;
 
@@ -44,6 +45,7 @@ public sealed record GpuConflict(int Gpu, IReadOnlyList<string> Pods, string Rea
 public sealed class NodeUsage
 {
     private readonly bool[] _conflicted;
+    private NodeFitSummary? _summary;
 
     private NodeUsage(NodeInventory inventory, int timeSlicingCapacityMilli, ImmutableSortedDictionary<string, PodHold> holds, GpuUsage[] gpus, ImmutableSortedDictionary<int, GpuConflict> conflicts)
     {
@@ -88,6 +90,15 @@ public sealed class NodeUsage
 
     /// <summary>The sum of <see cref="UsedMilli(int)"/> over the node's GPUs, computed once per snapshot.</summary>
     public long UsedMilliTotal { get; }
+
+    /// <summary>
+    /// The free capacity for the fit check, made on first use and kept with this snapshot (a snapshot never changes,
+    /// so neither does its summary; two threads racing to make it make the same one).
+    /// </summary>
+    public NodeFitSummary Summary => _summary ??= new NodeFitSummary(this);
+
+    /// <summary>Fits already computed on this snapshot, by ask shape (see <see cref="GpuPlacer.CachedFit"/>).</summary>
+    internal FitCache FitCache { get; } = new();
 
     /// <summary>Whether the GPU at this position of <see cref="NodeInventory.Gpus"/> is in conflict and takes no new pods.</summary>
     public bool IsConflicted(int gpu) => _conflicted[gpu];

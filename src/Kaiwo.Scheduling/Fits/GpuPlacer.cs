@@ -16,6 +16,26 @@ namespace Kaiwo.Scheduling.Fits;
 /// </remarks>
 public static class GpuPlacer
 {
+    /// <summary>
+    /// <see cref="Fit"/>, remembered on the node's snapshot for this ask's shape: the same snapshot and the same ask give
+    /// the same answer, so a filter or prioritize that sees the node unchanged since the last call with this shape gets
+    /// the placement and the reason without computing or formatting them again.
+    /// </summary>
+    public static FitResult CachedFit(NodeUsage node, GpuRequest request, PlacementOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(options);
+        if (node.FitCache.Find(request, options) is { } cached)
+        {
+            return cached;
+        }
+
+        var result = Fit(node, request, options);
+        node.FitCache.Store(request, options, result);
+        return result;
+    }
+
     public static FitResult Fit(NodeUsage node, GpuRequest request, PlacementOptions options)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -200,10 +220,12 @@ public static class GpuPlacer
     }
 
     /// <summary>Whole partitions enough for both the compute share and the memory: 0.25 of an MI300X in CPX is 2.</summary>
-    internal static int PartitionsNeeded(PhysicalGpu gpu, int compute, long memory)
+    internal static int PartitionsNeeded(PhysicalGpu gpu, int compute, long memory) =>
+        PartitionsNeeded(gpu.Partitions, gpu.PartitionMemoryMiB, compute, memory);
+
+    internal static int PartitionsNeeded(int partitions, long partitionMemory, int compute, long memory)
     {
-        var byCompute = ((compute * gpu.Partitions) + 999) / 1000;
-        var partitionMemory = gpu.PartitionMemoryMiB;
+        var byCompute = ((compute * partitions) + 999) / 1000;
         var byMemory = partitionMemory > 0 ? (int)Math.Min(int.MaxValue, (memory + partitionMemory - 1) / partitionMemory) : 0;
         return Math.Max(1, Math.Max(byCompute, byMemory));
     }

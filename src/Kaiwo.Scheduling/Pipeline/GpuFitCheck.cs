@@ -11,6 +11,13 @@ public sealed class GpuFitCheck(PlacementOptions options) : INodeCheck
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        return GpuPlacer.Fit(node.Usage, pod.Request, options);
+        return GpuPlacer.CachedFit(node.Usage, pod.Request, options);
+    }
+
+    public FitVerdict Verdict(PodContext pod, NodeCandidate node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        return node.Usage.Summary.Verdict(pod.Request, options);
     }
 }

@@ -170,6 +170,37 @@ public sealed class SchedulingPipeline
         return result;
     }
 
+    /// <summary>
+    /// The outcome and code <see cref="EvaluateNode"/> would give, from the node's fit summary: a few integer
+    /// comparisons per GPU, no placement, no reason text, no allocation. Filter asks this of every candidate and
+    /// <see cref="EvaluateNode"/> only of those it must explain or score.
+    /// </summary>
+    public FitVerdict Verdict(PodEvaluation pod, NodeCandidate node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (pod.Refusal is { } refusal)
+        {
+            return FitVerdict.Of(refusal);
+        }
+
+        var result = FitVerdict.NoGpuNeeded;
+        foreach (var check in _nodeChecks)
+        {
+            var v = check.Verdict(pod.Context, node);
+            if (!v.Fits)
+            {
+                return v;
+            }
+
+            if (v.Code != FitVerdict.NoGpuNeeded.Code)
+            {
+                result = v;
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>The weighted score, 0..10, of a node that fits; 0 for one that does not.</summary>
     public int Score(PodEvaluation pod, NodeCandidate node, FitResult fit)
     {

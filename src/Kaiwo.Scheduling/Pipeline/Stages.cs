@@ -33,6 +33,12 @@ public interface INodeCheck
     string Name { get; }
 
     FitResult Check(PodContext pod, NodeCandidate node);
+
+    /// <summary>
+    /// What <see cref="Check"/> would answer, outcome and code only, without building the placement or the reason:
+    /// the filter's per-node question. Must always agree with <see cref="Check"/>.
+    /// </summary>
+    FitVerdict Verdict(PodContext pod, NodeCandidate node);
 }
 
 /// <summary>One component of the node score.</summary>

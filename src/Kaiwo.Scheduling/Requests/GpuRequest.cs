@@ -72,6 +72,18 @@ public sealed record GpuRequest
 
     public bool WantsGpu => Kind != GpuAskKind.None;
 
+    /// <summary>
+    /// Whether the two asks are placed alike everywhere: the same kind, amounts, sharing, isolation and preference
+    /// (what <see cref="Fits.GpuPlacer"/> reads; errors are not compared, an invalid ask is never placed).
+    /// </summary>
+    public bool SameShape(GpuRequest other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return ReferenceEquals(this, other)
+            || (Kind == other.Kind && WholeCount == other.WholeCount && ComputeMilli == other.ComputeMilli && MemoryMiB == other.MemoryMiB
+                && Exclusive == other.Exclusive && Isolation == other.Isolation && Placement == other.Placement);
+    }
+
     /// <summary>The compute share this ask takes on a GPU with <paramref name="gpuMemoryMiB"/> of memory.</summary>
     public int ComputeMilliOn(long gpuMemoryMiB)
     {

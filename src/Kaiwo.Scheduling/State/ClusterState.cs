@@ -376,6 +376,19 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         return false;
     }
 
+    /// <summary>The node by a name the caller holds as characters (read from a request body): no string is made.</summary>
+    public bool TryGetNode(ReadOnlySpan<char> name, out NodeCandidate? node)
+    {
+        if (_nodes.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var entry))
+        {
+            node = entry.Current;
+            return true;
+        }
+
+        node = null;
+        return false;
+    }
+
     public bool TryGetNode(string name, out NodeCandidate? node)
     {
         if (_nodes.TryGetValue(name, out var entry))

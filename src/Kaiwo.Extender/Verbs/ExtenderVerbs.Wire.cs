@@ -1,0 +1,197 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+
+namespace Kaiwo.Extender.Verbs;
+
+/// <summary>
+/// Filter and prioritize as the HTTP handler runs them: body bytes in, answer bytes out. The plain request (known
+/// nodes, plain names) is read by <see cref="WireArgs"/> without a document or a string per node, judged by the nodes'
+/// fit summaries, and answered straight into the output with the passed names and Node items echoed as the bytes they
+/// came in as; a failed node's reason is the one its snapshot already holds for this ask's shape. Any other body goes
+/// the complete way (<see cref="ExtenderRequests"/>, <see cref="Filter(ExtenderArgs)"/>), which gives the same answers and every
+/// error its JSON path.
+/// </summary>
+internal sealed partial class ExtenderVerbs
+{
+    /// <summary>As <see cref="ExtenderJson.Options"/> writes: reasons keep their quotes and apostrophes.</summary>
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Answers a filter body into <paramref name="output"/>; or, writing nothing, returns the error of an unusable body (HTTP 400).</summary>
+    public string? Filter(ReadOnlyMemory<byte> body, IBufferWriter<byte> output)
+    {
+        var args = WireArgs.Rent();
+        try
+        {
+            if (!args.TryRead(body, state))
+            {
+                return Complete(body, output, a => Filter(a));
+            }
+
+            var evaluation = Prepare(args.Pod);
+            using var writer = new Utf8JsonWriter(output, WriterOptions);
+            WriteFilter(writer, body.Span, args, evaluation);
+            Record("filter", args, evaluation);
+            return null;
+        }
+        finally
+        {
+            args.Release();
+        }
+    }
+
+    /// <summary>Answers a prioritize body into <paramref name="output"/>; or, writing nothing, returns the error of an unusable body.</summary>
+    public string? Prioritize(ReadOnlyMemory<byte> body, IBufferWriter<byte> output)
+    {
+        var args = WireArgs.Rent();
+        try
+        {
+            if (!args.TryRead(body, state))
+            {
+                return Complete(body, output, a => Prioritize(a));
+            }
+
+            var evaluation = Prepare(args.Pod);
+            var span = body.Span;
+            using var writer = new Utf8JsonWriter(output, WriterOptions);
+            writer.WriteStartArray();
+            foreach (ref var candidate in args.Candidates)
+            {
+                var verdict = pipeline.Verdict(evaluation, candidate.Node);
+                candidate.Verdict = verdict;
+                args.Tally.Add(verdict);
+
+                // Only a node that fits is placed in full: its score reads where the pod would go.
+                var score = verdict.Fits ? pipeline.Score(evaluation, candidate.Node, pipeline.EvaluateNode(evaluation, candidate.Node)) : 0;
+                writer.WriteStartObject();
+                writer.WriteString("Host"u8, span[candidate.Name]);
+                writer.WriteNumber("Score"u8, score);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            Record("prioritize", args, evaluation);
+            return null;
+        }
+        finally
+        {
+            args.Release();
+        }
+    }
+
+    private void WriteFilter(Utf8JsonWriter writer, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)
+    {
+        foreach (ref var candidate in args.Candidates)
+        {
+            candidate.Verdict = pipeline.Verdict(evaluation, candidate.Node);
+            args.Tally.Add(candidate.Verdict);
+        }
+
+        writer.WriteStartObject();
+        if (args.FullMode)
+        {
+            writer.WritePropertyName("Nodes"u8);
+            writer.WriteStartObject();
+            WriteRaw(writer, "kind"u8, body, args.ListKind);
+            WriteRaw(writer, "apiVersion"u8, body, args.ListApiVersion);
+            WriteRaw(writer, "metadata"u8, body, args.ListMetadata);
+            writer.WriteStartArray("items"u8);
+            foreach (var candidate in args.Candidates)
+            {
+                if (candidate.Verdict.Fits)
+                {
+                    writer.WriteRawValue(body[candidate.Item], skipInputValidation: true);
+                }
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+            writer.WriteNull("NodeNames"u8);
+        }
+        else
+        {
+            writer.WriteNull("Nodes"u8);
+            writer.WriteStartArray("NodeNames"u8);
+            foreach (var candidate in args.Candidates)
+            {
+                if (candidate.Verdict.Fits)
+                {
+                    writer.WriteStringValue(body[candidate.Name]);
+                }
+            }
+
+            writer.WriteEndArray();
+        }
+
+        WriteFailed(writer, "FailedNodes"u8, FitOutcome.FullNow, body, args, evaluation);
+        WriteFailed(writer, "FailedAndUnresolvableNodes"u8, FitOutcome.NeverFits, body, args, evaluation);
+        writer.WriteString("Error"u8, string.Empty);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// The failed nodes of one kind with their reasons. A reason is the node snapshot's own for this ask's shape (made
+    /// once per change of the node), or the pod's refusal, one for every node: no text is formatted per node per call.
+    /// </summary>
+    private void WriteFailed(Utf8JsonWriter writer, ReadOnlySpan<byte> key, FitOutcome outcome, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)
+    {
+        writer.WriteStartObject(key);
+        foreach (var candidate in args.Candidates)
+        {
+            if (candidate.Verdict.Outcome == outcome && args.Written.Add(candidate.Node))
+            {
+                writer.WriteString(body[candidate.Name], pipeline.EvaluateNode(evaluation, candidate.Node).Reason);
+            }
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteRaw(Utf8JsonWriter writer, ReadOnlySpan<byte> key, ReadOnlySpan<byte> body, Range value)
+    {
+        if (value.End.Value > value.Start.Value)
+        {
+            writer.WritePropertyName(key);
+            writer.WriteRawValue(body[value], skipInputValidation: true);
+        }
+    }
+
+    /// <summary>Counts the call's decisions per outcome and code, and logs each one only when its level is on.</summary>
+    private void Record(string verb, WireArgs args, PodEvaluation evaluation)
+    {
+        if (metrics is not null)
+        {
+            foreach (var (outcome, code, count) in args.Tally.Entries)
+            {
+                metrics.RecordDecisions(verb, outcome, code, count);
+            }
+        }
+
+        if (log.IsEnabled(LogLevel.Debug))
+        {
+            foreach (var candidate in args.Candidates)
+            {
+                var fit = pipeline.EvaluateNode(evaluation, candidate.Node);
+                LogDecision(log, verb, evaluation.Context.Pod.Key, candidate.Node.Name, fit.Outcome, fit.Reason);
+            }
+        }
+    }
+
+    /// <summary>The complete way: the body parsed whole, read with every check, the verb run on the result and serialized.</summary>
+    private static string? Complete<TResult>(ReadOnlyMemory<byte> body, IBufferWriter<byte> output, Func<ExtenderArgs, TResult> verb)
+    {
+        using var document = ExtenderRequests.TryRead(body, "ExtenderArgs", ExtenderRequests.ReadArgs, out var read, out var error);
+        if (document is null)
+        {
+            return error;
+        }
+
+        var result = verb(read!);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
+        JsonSerializer.Serialize(writer, result, ExtenderJson.Options);
+        return null;
+    }
+}

@@ -1,0 +1,413 @@
+using System.Text;
+using System.Text.Json;
+using Kaiwo.Extender.Kubernetes;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
+
+namespace Kaiwo.Extender.Wire;
+
+/// <summary>One candidate node of a filter or prioritize call, as the bytes it came in as.</summary>
+/// <param name="Name">Where the node's name is in the body (the string without its quotes).</param>
+/// <param name="Item">In full mode, where the whole Node object is in the body, echoed as is when it passes.</param>
+/// <param name="Node">The node's snapshot in the state.</param>
+internal record struct WireCandidate(Range Name, Range Item, NodeCandidate Node)
+{
+    /// <summary>The node's verdict, set by the verb on its first pass over the candidates.</summary>
+    public FitVerdict Verdict { get; set; }
+}
+
+/// <summary>
+/// The quick reading of an ExtenderArgs body for filter and prioritize: a <see cref="Utf8JsonReader"/> over the body
+/// bytes that keeps candidate names and Node items as ranges of the body (nothing copied, no string per node) and
+/// looks the names up in the state without making strings. Of each Node item only <c>metadata.name</c> is read.
+/// </summary>
+/// <remarks>
+/// It succeeds only on the plain case, where it is sure to mean exactly what <see cref="ExtenderRequests.ReadArgs(JsonElement)"/>
+/// means: ASCII keys without escapes, names that are plain ASCII strings, every candidate known to the state, one of
+/// <c>NodeNames</c> or <c>Nodes</c>. Anything else (malformed JSON, a wrong type, an unknown node, a duplicate
+/// key's subtleties) makes <see cref="TryRead"/> answer false, and the caller reads the body the complete way, which
+/// gives every error its path and judges unknown nodes from their labels. So the quick path never decides an error.
+/// </remarks>
+internal sealed class WireArgs
+{
+    [ThreadStatic]
+    private static WireArgs? t_cached;
+
+    private WireCandidate[] _candidates = new WireCandidate[64];
+
+    private WireArgs()
+    {
+    }
+
+    public PodFacts Pod { get; private set; } = null!;
+
+    /// <summary>Whether the candidates came as a NodeList (not nodeCacheCapable) rather than as names.</summary>
+    public bool FullMode { get; private set; }
+
+    /// <summary>In full mode, the NodeList's own <c>kind</c>, <c>apiVersion</c> and <c>metadata</c> values, as raw JSON (empty when absent or null).</summary>
+    public Range ListKind { get; private set; }
+
+    public Range ListApiVersion { get; private set; }
+
+    public Range ListMetadata { get; private set; }
+
+    public int Count { get; private set; }
+
+    public Span<WireCandidate> Candidates => _candidates.AsSpan(0, Count);
+
+    /// <summary>Failed nodes already written in this answer: a name listed twice is one key of the failed maps, as in a dictionary.</summary>
+    public HashSet<NodeCandidate> Written { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Decisions of this call counted by outcome and code, for the metrics: a handful of entries, not one per node.</summary>
+    public DecisionTally Tally { get; } = new();
+
+    /// <summary>
+    /// The calling thread's reader, emptied. Filter and prioritize read, decide and write without awaiting, so one per
+    /// thread is enough; <see cref="Release"/> drops the references it holds when the call is done.
+    /// </summary>
+    public static WireArgs Rent()
+    {
+        var args = t_cached ?? new WireArgs();
+        t_cached = null;
+        return args;
+    }
+
+    public void Release()
+    {
+        _candidates.AsSpan(0, Count).Clear();
+        Count = 0;
+        Written.Clear();
+        Tally.Clear();
+        Pod = null!;
+        t_cached = this;
+    }
+
+    /// <summary>Reads the plain case; false for anything the complete reader must look at (see remarks).</summary>
+    public bool TryRead(ReadOnlyMemory<byte> body, ClusterState state)
+    {
+        Count = 0;
+        FullMode = false;
+        ListKind = ListApiVersion = ListMetadata = default;
+        try
+        {
+            return TryReadCore(body, state);
+        }
+        catch (JsonException)
+        {
+            return false; // malformed: the complete reader says where
+        }
+        catch (ObjectReadException)
+        {
+            return false; // the pod is unusable: the complete reader says why, in the order it reads the body
+        }
+    }
+
+    private bool TryReadCore(ReadOnlyMemory<byte> body, ClusterState state)
+    {
+        var span = body.Span;
+        var reader = new Utf8JsonReader(span, new JsonReaderOptions { MaxDepth = 64 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        Range? pod = null;
+        var names = false;
+        var nodes = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueIsEscaped || !Ascii.IsValid(reader.ValueSpan))
+            {
+                return false; // a key that only the complete reader's case folding would match
+            }
+
+            var key = reader.ValueSpan;
+            reader.Read();
+            if (Ascii.EqualsIgnoreCase(key, "Pod"u8))
+            {
+                if (reader.TokenType != JsonTokenType.StartObject)
+                {
+                    return false;
+                }
+
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                pod = start..(int)reader.BytesConsumed;
+            }
+            else if (Ascii.EqualsIgnoreCase(key, "NodeNames"u8))
+            {
+                if (reader.TokenType == JsonTokenType.Null && !names)
+                {
+                    continue; // full mode: Go sends the unused field as null
+                }
+
+                if (names || nodes || !ReadNames(ref reader, state))
+                {
+                    return false;
+                }
+
+                names = true;
+            }
+            else if (Ascii.EqualsIgnoreCase(key, "Nodes"u8))
+            {
+                if (reader.TokenType == JsonTokenType.Null && !nodes)
+                {
+                    continue; // names mode: Go sends the unused field as null
+                }
+
+                if (names || nodes || !ReadNodeList(ref reader, state))
+                {
+                    return false;
+                }
+
+                nodes = true;
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        // Nothing may follow the body's object; Read throws on anything but whitespace.
+        if (reader.TokenType != JsonTokenType.EndObject || reader.Read() || pod is not { } podRange || !(names || nodes))
+        {
+            return false;
+        }
+
+        using var document = JsonDocument.Parse(body[podRange]);
+        var facts = ObjectJson.ReadPod(document.RootElement, "$.Pod");
+        if (facts.Name.Length == 0)
+        {
+            return false;
+        }
+
+        Pod = facts;
+        FullMode = nodes;
+        return true;
+    }
+
+    private bool ReadNames(ref Utf8JsonReader reader, ClusterState state)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            return false; // null too: the complete reader decides whether Nodes is there instead
+        }
+
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out var name, out var node))
+            {
+                return false;
+            }
+
+            Add(new WireCandidate(name, default, node));
+        }
+
+        return true;
+    }
+
+    /// <summary>A NodeList: its envelope as raw values, and of each item only where it is and its <c>metadata.name</c>.</summary>
+    private bool ReadNodeList(ref Utf8JsonReader reader, ClusterState state)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                return false;
+            }
+
+            var key = reader.ValueSpan;
+            reader.Read();
+            if (key.SequenceEqual("items"u8))
+            {
+                if (reader.TokenType != JsonTokenType.StartArray || Count > 0)
+                {
+                    return false; // null or repeated items: rare, the complete reader clear the list in the complete reader: rare, let it
+                }
+
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (!ReadItem(ref reader, state, out var candidate))
+                    {
+                        return false;
+                    }
+
+                    Add(candidate);
+                }
+            }
+            else if (key.SequenceEqual("kind"u8) || key.SequenceEqual("apiVersion"u8))
+            {
+                if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.Null))
+                {
+                    return false;
+                }
+
+                var value = reader.TokenType == JsonTokenType.Null ? default : RawValue(ref reader);
+                if (key[0] == (byte)'k')
+                {
+                    ListKind = value;
+                }
+                else
+                {
+                    ListApiVersion = value;
+                }
+            }
+            else if (key.SequenceEqual("metadata"u8))
+            {
+                ListMetadata = reader.TokenType == JsonTokenType.Null ? default : RawValue(ref reader);
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One Node item: where it is, and its name from <c>metadata.name</c>; nothing else of it is read.</summary>
+    private static bool ReadItem(ref Utf8JsonReader reader, ClusterState state, out WireCandidate candidate)
+    {
+        candidate = default;
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        var start = (int)reader.TokenStartIndex;
+        Range name = default;
+        NodeCandidate? node = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                return false;
+            }
+
+            var isMetadata = reader.ValueSpan.SequenceEqual("metadata"u8);
+            var isStatus = reader.ValueSpan.SequenceEqual("status"u8);
+            reader.Read();
+            if (isMetadata && reader.TokenType == JsonTokenType.StartObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueIsEscaped)
+                    {
+                        return false;
+                    }
+
+                    var isName = reader.ValueSpan.SequenceEqual("name"u8);
+                    reader.Read();
+                    if (!isName)
+                    {
+                        reader.Skip();
+                    }
+                    else if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out name, out node))
+                    {
+                        return false;
+                    }
+                }
+            }
+            else if ((isMetadata || isStatus) && reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.Null))
+            {
+                return false; // the complete reader refuses a metadata or status that is not an object
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        if (node is null)
+        {
+            return false; // no name, or a node the state does not know: judged from its labels by the complete reader
+        }
+
+        candidate = new WireCandidate(name, start..(int)reader.BytesConsumed, node);
+        return true;
+    }
+
+    /// <summary>A plain node name (ASCII, no escapes, 1 to 253 characters) that the state knows, looked up without a string.</summary>
+    private static bool TryName(ref Utf8JsonReader reader, ClusterState state, out Range name, out NodeCandidate node)
+    {
+        name = default;
+        node = null!;
+        var value = reader.ValueSpan;
+        if (reader.ValueIsEscaped || value.Length is 0 or > ObjectJson.MaxNameLength || !Ascii.IsValid(value))
+        {
+            return false;
+        }
+
+        Span<char> chars = stackalloc char[ObjectJson.MaxNameLength];
+        var length = Encoding.ASCII.GetChars(value, chars);
+        if (!state.TryGetNode(chars[..length], out var found))
+        {
+            return false;
+        }
+
+        var start = (int)reader.TokenStartIndex + 1;
+        name = start..(start + value.Length);
+        node = found!;
+        return true;
+    }
+
+    private static Range RawValue(ref Utf8JsonReader reader)
+    {
+        var start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        return start..(int)reader.BytesConsumed;
+    }
+
+    private void Add(WireCandidate candidate)
+    {
+        if (Count == _candidates.Length)
+        {
+            Array.Resize(ref _candidates, _candidates.Length * 2);
+        }
+
+        _candidates[Count++] = candidate;
+    }
+}
+
+/// <summary>Decisions counted by outcome and reason code; codes come from a short fixed list, so a linear search is enough.</summary>
+internal sealed class DecisionTally
+{
+    private (FitOutcome Outcome, string Code, long Count)[] _entries = new (FitOutcome, string, long)[8];
+
+    public int Count { get; private set; }
+
+    public ReadOnlySpan<(FitOutcome Outcome, string Code, long Count)> Entries => _entries.AsSpan(0, Count);
+
+    public void Add(FitVerdict verdict)
+    {
+        for (var i = 0; i < Count; i++)
+        {
+            ref var entry = ref _entries[i];
+            if (entry.Outcome == verdict.Outcome && string.Equals(entry.Code, verdict.Code, StringComparison.Ordinal))
+            {
+                entry.Count++;
+                return;
+            }
+        }
+
+        if (Count == _entries.Length)
+        {
+            Array.Resize(ref _entries, Count * 2);
+        }
+
+        _entries[Count++] = (verdict.Outcome, verdict.Code, 1);
+    }
+
+    public void Clear()
+    {
+        _entries.AsSpan(0, Count).Clear();
+        Count = 0;
+    }
+}
