@@ -160,10 +160,13 @@ internal sealed class ExtenderProcess : IDisposable
             ArgumentList =
             {
                 "-c",
-                $"exec dotnet \"{assembly}\" --Extender:Mode live --Kubernetes:Kubeconfig \"{controlPlane.Kubeconfig}\" " +
+                $"exec dotnet \"{Path.GetFullPath(assembly)}\" --Extender:Mode live --Kubernetes:Kubeconfig \"{controlPlane.Kubeconfig}\" " +
                 $"--Listeners:Verbs:Url http://127.0.0.1:{port} --Listeners:Metrics:Url http://127.0.0.1:{metricsPort} >>\"{log}\" 2>&1",
             },
             UseShellExecute = false,
+
+            // From its own folder, as in the image: its appsettings.json (log levels, limits) applies.
+            WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(assembly))!,
         };
         var process = Process.Start(start) ?? throw new InvalidOperationException("the extender did not start");
         var extender = new ExtenderProcess(process, port);

@@ -62,7 +62,8 @@ internal sealed class QueueCatalog : IInformerTarget
         return new ListReplace(
             item =>
             {
-                items.Add(item);
+                // Kept until the list is complete, beyond the page that holds it.
+                items.Add(item.Clone());
                 return null;
             },
             _ => Replace(items));

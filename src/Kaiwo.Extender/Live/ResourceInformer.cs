@@ -210,11 +210,15 @@ internal sealed partial class ResourceInformer
                 return false;
             }
 
-            replace.Add(page.Items);
-            continueToken = page.Continue;
+            using (page)
+            {
+                replace.Add(page.Items);
+                continueToken = page.Continue;
+                resourceVersion = page.ResourceVersion;
+            }
+
             if (continueToken is null)
             {
-                resourceVersion = page.ResourceVersion;
                 break;
             }
         }
