@@ -229,7 +229,7 @@ internal sealed class WireArgs
             {
                 if (reader.TokenType != JsonTokenType.StartArray || Count > 0)
                 {
-                    return false; // null or repeated items: rare, the complete reader clear the list in the complete reader: rare, let it
+                    return false; // null or repeated items: rare; the complete reader decides what they mean
                 }
 
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
