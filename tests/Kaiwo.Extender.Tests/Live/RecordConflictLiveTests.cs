@@ -77,7 +77,15 @@ public sealed partial class RecordConflictLiveTests : IAsyncLifetime
         var deadline = DateTime.UtcNow + LiveExtender.Timeout;
         while (true)
         {
+            // A scrape served from the exporter's cache may predate the gauge's first collection: scrape again.
             var text = await extender.Client.GetStringAsync("/metrics");
+            var exposed = text.Contains("# TYPE kaiwo_gpu_conflicts gauge", StringComparison.Ordinal);
+            if (!exposed && DateTime.UtcNow <= deadline)
+            {
+                await Task.Delay(50);
+                continue;
+            }
+
             Assert.Contains("# TYPE kaiwo_gpu_conflicts gauge", text, StringComparison.Ordinal);
             var value = int.Parse(ConflictSample().Match(text).Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
             if (value == expected || DateTime.UtcNow > deadline)
