@@ -217,7 +217,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     public string? UpsertPod(PodFacts pod)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(pod));
+        var entry = _pods.GetOrAdd(pod.Uid, static (_, p) => new PodEntry(p), pod);
         lock (entry.Gate)
         {
             // Every path ends in one account refresh (SetHold's or its own), so that the pod moves in its queue's
@@ -283,7 +283,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     {
         ArgumentNullException.ThrowIfNull(pod);
         var unbound = pod with { NodeName = null };
-        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(unbound));
+        var entry = _pods.GetOrAdd(pod.Uid, static (_, p) => new PodEntry(p), unbound);
         lock (entry.Gate)
         {
             if (entry.Removed || entry.BoundNode is not null || entry.AssumedUntil is not null || entry.Pod.NodeName is not null)
@@ -419,7 +419,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(fit);
-        var entry = _pods.GetOrAdd(pod.Uid, _ => new PodEntry(pod));
+        var entry = _pods.GetOrAdd(pod.Uid, static (_, p) => new PodEntry(p), pod);
         lock (entry.Gate)
         {
             if (entry.BoundNode is { } bound)
