@@ -43,6 +43,7 @@ internal static class ObjectJson
         IReadOnlyList<ContainerFacts> containers = [], initContainers = [];
         var priority = 0;
         var deleting = false;
+        DateTimeOffset? created = null;
         foreach (var top in pod.EnumerateObject())
         {
             switch (top.Name)
@@ -74,6 +75,9 @@ internal static class ObjectJson
                                 break;
                             case "annotations":
                                 annotations = StringMap(m.Value, at);
+                                break;
+                            case "creationTimestamp":
+                                created = Time(m.Value, at);
                                 break;
                             case "deletionTimestamp":
                                 // Only whether it is set matters: the time itself is never parsed.
@@ -149,6 +153,7 @@ internal static class ObjectJson
             SchedulerName = string.IsNullOrEmpty(schedulerName) ? null : schedulerName,
             Priority = priority,
             IsDeleting = deleting,
+            CreatedAt = created,
             Phase = phase switch
             {
                 "Running" => PodPhase.Running,
@@ -275,6 +280,19 @@ internal static class ObjectJson
         }
 
         return text;
+    }
+
+    /// <summary>An RFC 3339 time (<c>2026-12-02T05:49:15Z</c>), or null.</summary>
+    public static DateTimeOffset? Time(JsonElement value, string path)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var time)
+            ? time
+            : throw WrongType(path, "an RFC 3339 time such as \"2026-12-02T05:49:15Z\"", value);
     }
 
     /// <summary>A 32-bit integer, or 0 for null.</summary>

@@ -38,6 +38,9 @@ public sealed record PodFacts
     public int Priority { get; init; }
     public string? SchedulerName { get; init; }
 
+    /// <summary><c>metadata.creationTimestamp</c>, when the source gives one: how long a pending pod has waited.</summary>
+    public DateTimeOffset? CreatedAt { get; init; }
+
     /// <summary><c>metadata.deletionTimestamp</c> is set: the pod is being deleted and must not be bound.</summary>
     public bool IsDeleting { get; init; }
 

@@ -51,6 +51,9 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
     private ConcurrentDictionary<string, NodeEntry> NodesTable => _nodesByName.Dictionary;
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
+
+    // Pending pods that ask for whole GPUs, by uid: what the starvation step looks at, without reading every pod.
+    private readonly ConcurrentDictionary<string, PodEntry> _pendingWhole = new(StringComparer.Ordinal);
     private long _version;
     private long _queueVersion;
     private readonly Lock _accountsGate = new();
@@ -223,7 +226,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             // Every path ends in one account refresh (SetHold's or its own), so that the pod moves in its queue's
             // totals once per event, from what it counted to what it counts, with no half-way state in between.
             entry.Pod = pod;
-            entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
+            SetRequest(entry, pod);
             if (pod.IsTerminated)
             {
                 entry.AssumedUntil = null;
@@ -292,7 +295,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             }
 
             entry.Pod = unbound;
-            entry.Requested = PodResources.Request(unbound, GpuRequestParser.Parse(unbound, requests));
+            SetRequest(entry, unbound);
             RefreshAccount(entry);
             return true;
         }
@@ -443,7 +446,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
                 }
 
                 entry.Pod = pod;
-                entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
+                SetRequest(entry, pod);
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
                 entry.HoldSeen = false;
@@ -580,6 +583,39 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
     }
 
     /// <summary>
+    /// The pending pods (not bound, not assumed, not terminated) that ask for at least <paramref name="minimumGpus"/>
+    /// whole GPUs with a valid request, sorted by key: read from an index kept on every pod change, not from every pod.
+    /// </summary>
+    public IReadOnlyList<PodFacts> PendingWholeGpuPods(int minimumGpus)
+    {
+        var pods = new List<PodFacts>();
+        foreach (var entry in _pendingWhole.Values)
+        {
+            lock (entry.Gate)
+            {
+                if (IsUnbound(entry) && entry.Request.WholeCount >= minimumGpus)
+                {
+                    pods.Add(entry.Pod);
+                }
+            }
+        }
+
+        pods.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return pods;
+    }
+
+    /// <summary>Known, not bound (nor assumed), not terminated: a pod still to be placed.</summary>
+    private static bool IsUnbound(PodEntry entry) =>
+        !entry.Removed && !entry.Pod.IsTerminated && entry.BoundNode is null && entry.Pod.NodeName is null;
+
+    /// <summary>The pod's parsed ask and what it asks of its queue, whenever its facts change (under its lock).</summary>
+    private void SetRequest(PodEntry entry, PodFacts pod)
+    {
+        entry.Request = GpuRequestParser.Parse(pod, requests);
+        entry.Requested = PodResources.Request(pod, entry.Request);
+    }
+
+    /// <summary>
     /// What a pod counts in its queue now; written under the pod's lock whenever the pod, its binding or its hold
     /// change. Moves the totals and both versions only when the account changed.
     /// </summary>
@@ -588,6 +624,15 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         var pod = entry.Pod;
         var bound = !entry.Removed && !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null);
         var pending = !entry.Removed && !bound && !pod.IsTerminated;
+        if (IsUnbound(entry) && entry.Request is { Kind: GpuAskKind.Whole, IsValid: true })
+        {
+            _pendingWhole[pod.Uid] = entry;
+        }
+        else
+        {
+            _pendingWhole.TryRemove(pod.Uid, out _);
+        }
+
         var account = new PodAccount(
             pod.Labels.GetValueOrDefault(WellKnown.QueueLabel) ?? string.Empty,
             bound,
@@ -758,6 +803,9 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
         /// <summary>Forgotten by <see cref="RemovePod"/>: counts in no queue any more.</summary>
         public bool Removed { get; set; }
+
+        /// <summary>The pod's parsed GPU ask, computed when the pod changes.</summary>
+        public GpuRequest Request { get; set; } = GpuRequest.NoGpu;
 
         /// <summary>What the pod asks of its queue (GPU share, CPU, memory), computed when the pod changes.</summary>
         public ResourceVector Requested { get; set; }
