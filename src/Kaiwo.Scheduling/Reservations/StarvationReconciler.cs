@@ -90,7 +90,8 @@ public sealed class StarvationReconciler(StarvationOptions options)
             }
 
             var asks = pods.ToDictionary(p => p.Pod.Uid, p => p.Request.WholeCount, StringComparer.Ordinal);
-            var before = reservations.Where(r => r.Kind == ReservationKind.Starving).ToDictionary(r => r.PodUid, StringComparer.Ordinal);
+            // Grown: a hold that replaces a reservation the step kept; new otherwise (also after one that ran out).
+            var kept = reservations.Where(r => r.Kind == ReservationKind.Starving).Except(plan.Expired).Except(plan.Dropped).Select(r => r.PodUid).ToHashSet(StringComparer.Ordinal);
             var reserved = new List<Reservation>();
             var grown = new List<Reservation>();
             var complete = new List<Reservation>();
@@ -105,7 +106,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
                 }
 
                 _made[slot.PodUid] = slot;
-                (before.ContainsKey(slot.PodUid) ? grown : reserved).Add(slot);
+                (kept.Contains(slot.PodUid) ? grown : reserved).Add(slot);
                 if (StarvationPlanner.LogicalGpus(slot.Allocation) >= asks[slot.PodUid])
                 {
                     complete.Add(slot);
