@@ -56,11 +56,15 @@ public sealed class StarvationReconciler(StarvationOptions options)
         }
     }
 
-    /// <summary>One step on the state as it is now; <paramref name="queues"/> is null when the cluster has no queues.</summary>
-    public StarvationStep Reconcile(ClusterState state, SchedulingPipeline pipeline, QueueSnapshot? queues, DateTimeOffset now)
+    /// <summary>
+    /// One step on the state as it is now. <paramref name="queues"/> gives the queues' state as it is at each call (null
+    /// when the cluster has no queues): every hold is admitted on the queues as the holds before it left them.
+    /// </summary>
+    public StarvationStep Reconcile(ClusterState state, SchedulingPipeline pipeline, Func<QueueSnapshot?> queues, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(queues);
         if (!Options.Enabled)
         {
             return StarvationStep.Nothing;
@@ -69,7 +73,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
         lock (_gate)
         {
             Forget(state, now);
-            var pods = Starving(state, pipeline, queues, now);
+            var pods = Starving(state, pipeline, queues(), now);
             var reservations = state.Reservations();
             var plan = StarvationPlanner.Plan(pods, state.Nodes(), reservations, _closed, Options, now);
 
@@ -89,15 +93,22 @@ public sealed class StarvationReconciler(StarvationOptions options)
                 _made.Remove(reservation.PodUid);
             }
 
-            var asks = pods.ToDictionary(p => p.Pod.Uid, p => p.Request.WholeCount, StringComparer.Ordinal);
+            var byUid = pods.ToDictionary(p => p.Pod.Uid, StringComparer.Ordinal);
+
             // Grown: a hold that replaces a reservation the step kept; new otherwise (also after one that ran out).
-            var kept = reservations.Where(r => r.Kind == ReservationKind.Starving).Except(plan.Expired).Except(plan.Dropped).Select(r => r.PodUid).ToHashSet(StringComparer.Ordinal);
+            var kept = reservations.Where(r => r.Kind == ReservationKind.Starving).Except(plan.Expired).Except(plan.Dropped).ToDictionary(r => r.PodUid, StringComparer.Ordinal);
             var reserved = new List<Reservation>();
             var grown = new List<Reservation>();
             var complete = new List<Reservation>();
             var refused = new List<string>();
             foreach (var slot in plan.Holds)
             {
+                var pod = byUid[slot.PodUid];
+                if (Refusal(pipeline, queues(), pod, kept.GetValueOrDefault(slot.PodUid), slot, now) is not null)
+                {
+                    continue; // the holds before this one left its queue no room: it waits for a later step
+                }
+
                 var outcome = state.Hold([slot]);
                 if (!outcome.Held)
                 {
@@ -106,8 +117,8 @@ public sealed class StarvationReconciler(StarvationOptions options)
                 }
 
                 _made[slot.PodUid] = slot;
-                (kept.Contains(slot.PodUid) ? grown : reserved).Add(slot);
-                if (StarvationPlanner.LogicalGpus(slot.Allocation) >= asks[slot.PodUid])
+                (kept.ContainsKey(slot.PodUid) ? grown : reserved).Add(slot);
+                if (StarvationPlanner.LogicalGpus(slot.Allocation) >= pod.Request.WholeCount)
                 {
                     complete.Add(slot);
                 }
@@ -115,6 +126,28 @@ public sealed class StarvationReconciler(StarvationOptions options)
 
             return new StarvationStep(reserved, grown, complete, released, refused);
         }
+    }
+
+    /// <summary>
+    /// Why the queue refuses a hold now, or null: a new reservation must be admitted for the pod's whole ask; a grown
+    /// one for the GPUs it adds (what it holds already counts in the queue's usage, and a queue's limit must hold when
+    /// the pod binds: its bind is not judged by the queue again).
+    /// </summary>
+    private static Fits.FitResult? Refusal(SchedulingPipeline pipeline, QueueSnapshot? queues, StarvingPod pod, Reservation? previous, Reservation slot, DateTimeOffset now)
+    {
+        if (queues is null)
+        {
+            return null;
+        }
+
+        if (previous is null)
+        {
+            return pipeline.EvaluatePod(pod.Pod, now, queues).Refusal;
+        }
+
+        var (leaf, invalid) = queues.Tree.LeafFor(pod.Pod.Labels.GetValueOrDefault(WellKnown.QueueLabel));
+        var added = slot.Allocation.TotalComputeMilli - previous.Allocation.TotalComputeMilli;
+        return invalid is not null ? Fits.FitResult.Never("queue-invalid", invalid) : QueueAdmission.Check(queues, leaf!, new ResourceVector(added, 0, 0));
     }
 
     /// <summary>

@@ -21,6 +21,7 @@ public sealed class StarvationReconcilerTests
     private DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>Nodes of 8 MI300X, each GPU taken by a running 1-GPU pod except <paramref name="free"/> on the first.</summary>
+    /// <remarks>The running pods are in the default queue.</remarks>
     private void Cluster(int nodes, params int[] free)
     {
         for (var n = 1; n <= nodes; n++)
@@ -59,7 +60,8 @@ public sealed class StarvationReconcilerTests
 
     private static PodFacts Big(string name = "big", int gpus = 4) => Pod(name, gpus: gpus) with { SchedulerName = "kaiwo-scheduler" };
 
-    private StarvationStep Step(QueueSnapshot? queues = null) => _reconciler.Reconcile(_state, Pipeline, queues, Now);
+    private StarvationStep Step(QueueTree? queues = null) =>
+        _reconciler.Reconcile(_state, Pipeline, () => queues is null ? null : _state.QueueSnapshot(queues, "kaiwo-scheduler"), Now);
 
     /// <summary>A pod that arrives now and has waited past ReserveAfter when this returns.</summary>
     private PodFacts Starving(PodFacts pod)
@@ -211,7 +213,7 @@ public sealed class StarvationReconcilerTests
         Starving(limited);
         var tree = QueueTree.Build([new QueueSpec { Name = "small", Gpu = new QueueResourceSpec(2000, 1, 2000) }], "default");
 
-        var step = Step(_state.QueueSnapshot(tree, "kaiwo-scheduler"));
+        var step = Step(tree);
 
         Assert.Empty(step.Reserved);
         Assert.Empty(_state.Reservations());
@@ -232,9 +234,35 @@ public sealed class StarvationReconcilerTests
         Cluster(1, free: [6, 7]);
         var big = Starving(Big());
 
-        var step = new StarvationReconciler(Options with { MinimumGpus = 0 }).Reconcile(_state, Pipeline, null, Now);
+        var step = new StarvationReconciler(Options with { MinimumGpus = 0 }).Reconcile(_state, Pipeline, () => null, Now);
 
         Assert.False(step.Changed);
         Assert.Null(Reservation(big));
+    }
+
+    [Fact]
+    public void Reconcile_GrowthWouldTakeTheQueueOverItsLimit_TheReservationWaits()
+    {
+        Cluster(2, free: [7]);
+        _state.RemovePod("uid-run-2-7");
+        var queue = new Dictionary<string, string> { ["kaiwo.ai/queue"] = "q" };
+        var tree = QueueTree.Build([new QueueSpec { Name = "q", Gpu = new QueueResourceSpec(6000, 1, 6000) }], "default");
+        _state.UpsertPod(Big("a") with { Labels = queue });
+        _state.UpsertPod(Big("b") with { Labels = queue });
+        Step(tree);
+        _time.Advance(Options.After + TimeSpan.FromSeconds(1));
+        Assert.Equal(2, Step(tree).Reserved.Count);
+
+        foreach (var gpu in new[] { 0, 1, 2 })
+        {
+            _state.RemovePod($"uid-run-1-{gpu}");
+            _state.RemovePod($"uid-run-2-{gpu}");
+        }
+
+        var step = Step(tree);
+
+        Assert.Equal("team-a/a", Assert.Single(step.Complete).PodKey);
+        Assert.Equal(1, StarvationPlanner.LogicalGpus(_state.Reservations().Single(r => r.PodKey == "team-a/b").Allocation));
+        Assert.Equal(5000, _state.QueueSnapshot(tree, "kaiwo-scheduler").UsageOf("q").Gpu);
     }
 }
