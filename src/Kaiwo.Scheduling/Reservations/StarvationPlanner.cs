@@ -16,13 +16,21 @@ public sealed record StarvingPod(PodFacts Pod, GpuRequest Request, DateTimeOffse
 public sealed record ClosedNode(string PodUid, string Node, DateTimeOffset Until);
 
 /// <summary>
-/// What one starvation step is to do: the reservations to hold (new ones and grown ones; <c>ClusterState.Hold</c>
-/// replaces a pod's reservation), and those to release, run out (<see cref="Expired"/>) or no longer wanted
-/// (<see cref="Dropped"/>: the pod no longer starves, or its node is gone).
+/// A reservation to hold, new or grown (<c>ClusterState.Hold</c> replaces a pod's reservation), and whether it then
+/// holds the pod's whole ask: GPUs free for the pod alone, enough for it to fit on the node.
 /// </summary>
-public sealed record StarvationPlan(IReadOnlyList<Reservation> Holds, IReadOnlyList<Reservation> Expired, IReadOnlyList<Reservation> Dropped)
+public sealed record StarvationHold(Reservation Slot, bool Complete);
+
+/// <summary>
+/// What one starvation step is to do: the reservations to hold, and those to release, run out
+/// (<see cref="Expired"/>) or no longer wanted (<see cref="Dropped"/>: the pod no longer starves, or its node is gone).
+/// </summary>
+public sealed record StarvationPlan(IReadOnlyList<StarvationHold> Holds, IReadOnlyList<Reservation> Expired, IReadOnlyList<Reservation> Dropped)
 {
     public static StarvationPlan Nothing { get; } = new([], [], []);
+
+    /// <summary>The reservations of <see cref="Holds"/>.</summary>
+    public IReadOnlyList<Reservation> Slots => [.. Holds.Select(h => h.Slot)];
 }
 
 /// <summary>
@@ -30,13 +38,29 @@ public sealed record StarvationPlan(IReadOnlyList<Reservation> Holds, IReadOnlyL
 /// usage snapshots and the reservations already held.
 /// </summary>
 /// <remarks>
+/// <para>
 /// A starving pod (see <see cref="StarvingPod"/>) reserves on the node closest to fitting it: among the nodes whose
-/// GPUs could take its ask once freed, the one with the most of the ask free now, ties by name. It holds the whole
-/// GPUs free there now (none at first, maybe), and each step grows the hold as more of them free up, until it holds
-/// the whole ask and the pod fits there. At most one starving reservation per node. Pods reserve in the order
-/// kube-scheduler's queue takes them: higher priority first, then the longest waiting, then by key. A reservation
-/// lasts <see cref="StarvationOptions.Ttl"/> from when it was made; then it is released, and the pod may reserve
-/// again at once (it still starves), but not on that node for <see cref="StarvationOptions.After"/>.
+/// GPUs could take its ask once freed, the one with the most of the ask free now (in thousandths of a GPU), ties by
+/// name. At most one starving reservation per node. Pods reserve in the order kube-scheduler's queue takes them:
+/// higher priority first, then the longest waiting, then by key.
+/// </para>
+/// <para>
+/// What it holds there depends on how the node's GPUs are shared. On partitioned GPUs a fraction takes whole
+/// partitions, so a partition that frees is a logical GPU the ask can use: the reservation holds the free partitions
+/// (as the pod's own fit would choose them) and takes each one that frees at the next step. On unpartitioned GPUs a
+/// GPU is free for a whole-GPU ask only once every fraction on it has left, and under a stream of small pods the
+/// share one leaves is taken by the next before the GPU is ever idle: holding only idle GPUs would hold nothing. So
+/// the reservation drains as many GPUs as the pod asks for, the idle and least used ones first (never one held
+/// whole by a pod, which it takes once that pod is gone): it holds the free share of each (its compute and memory)
+/// as one shared grant, so that no other pod lands there, and the grant grows to the whole GPU as the fractions on
+/// it end. When those GPUs hold nothing but the reservation, the pod fits (the pipeline judges it without its own
+/// hold) and binds.
+/// </para>
+/// <para>
+/// A reservation lasts <see cref="StarvationOptions.Ttl"/> from when it was made (growing it does not extend it);
+/// then it is released, and the pod may reserve again at once (it still starves), but not on that node for
+/// <see cref="StarvationOptions.After"/>, so that a node that never frees enough is not held for it for ever.
+/// </para>
 /// </remarks>
 public static class StarvationPlanner
 {
@@ -86,7 +110,7 @@ public static class StarvationPlanner
         ArgumentNullException.ThrowIfNull(options);
         var byUid = pods.ToDictionary(p => p.Pod.Uid, StringComparer.Ordinal);
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
-        var holds = new List<Reservation>();
+        var holds = new List<StarvationHold>();
         var expired = new List<Reservation>();
         var dropped = new List<Reservation>();
         var taken = new HashSet<string>(StringComparer.Ordinal);
@@ -115,10 +139,9 @@ public static class StarvationPlanner
             taken.Add(reservation.Node);
             reserved.Add(reservation.PodUid);
             var usage = node.Usage.Without(reservation.HoldKey);
-            var count = Math.Min(usage.Summary.FreeLogicalGpus, pod.Request.WholeCount);
-            if (count > LogicalGpus(reservation.Allocation) && Hold(usage, pod.Request, count) is { } grown)
+            if (Gather(usage, pod.Request, reservation.Allocation) is { } grown && !grown.SameAs(reservation.Allocation))
             {
-                holds.Add(reservation with { Allocation = grown });
+                holds.Add(new StarvationHold(reservation with { Allocation = grown }, IsComplete(usage, pod.Request, grown)));
             }
         }
 
@@ -130,7 +153,7 @@ public static class StarvationPlanner
         foreach (var pod in waiting)
         {
             NodeCandidate? best = null;
-            var bestFree = -1;
+            long bestFree = -1;
             foreach (var node in nodes)
             {
                 if (taken.Contains(node.Name) || closedTo.Contains((pod.Pod.Uid, node.Name)) || !CouldEverFit(node.Usage, pod.Request))
@@ -138,30 +161,112 @@ public static class StarvationPlanner
                     continue;
                 }
 
-                var free = Math.Min(node.Usage.Summary.FreeLogicalGpus, pod.Request.WholeCount);
+                var free = FreeOfAsk(node.Usage, pod.Request);
                 if (free > bestFree || (free == bestFree && string.CompareOrdinal(node.Name, best!.Name) < 0))
                 {
                     (best, bestFree) = (node, free);
                 }
             }
 
-            if (best is null || Hold(best.Usage, pod.Request, bestFree) is not { } allocation)
+            if (best is null || Gather(best.Usage, pod.Request, null) is not { } allocation)
             {
                 continue;
             }
 
             taken.Add(best.Name);
-            holds.Add(new Reservation(pod.Pod.Uid, pod.Pod.Key, best.Name, allocation, ReservationKind.Starving, pod.Pod.Key, now + options.Ttl));
+            var slot = new Reservation(pod.Pod.Uid, pod.Pod.Key, best.Name, allocation, ReservationKind.Starving, pod.Pod.Key, now + options.Ttl);
+            holds.Add(new StarvationHold(slot, IsComplete(best.Usage, pod.Request, allocation)));
         }
 
         return new StarvationPlan(holds, expired, dropped);
     }
 
-    /// <summary>Logical GPUs an allocation holds: partitions on a partitioned GPU, else one per GPU.</summary>
+    /// <summary>Logical GPUs a reservation holds or drains: partitions on a partitioned GPU, else one per GPU.</summary>
     public static int LogicalGpus(PodAllocation allocation)
     {
         ArgumentNullException.ThrowIfNull(allocation);
         return allocation.Gpus.Sum(g => Math.Max(1, g.Partitions.Count));
+    }
+
+    private static bool IsPartitioned(NodeUsage usage) => usage.Inventory.Gpus.Any(g => g.IsPartitioned);
+
+    /// <summary>
+    /// How much of the ask the node has free now, in thousandths of a GPU: its free partitions (up to the ask), or the
+    /// free share of the GPUs a reservation would drain.
+    /// </summary>
+    private static long FreeOfAsk(NodeUsage usage, GpuRequest request)
+    {
+        if (IsPartitioned(usage))
+        {
+            return Math.Min(usage.Summary.FreeLogicalGpus, request.WholeCount) * 1000L;
+        }
+
+        return Drainable(usage, []).Take(request.WholeCount).Sum(i => 1000L - usage.UsedMilli(i));
+    }
+
+    /// <summary>
+    /// The GPUs (positions in the inventory) a reservation may drain, best first: not in conflict, not held whole by a
+    /// pod; the least used first, those on a NUMA node the reservation drains already before others, then by index.
+    /// </summary>
+    private static IEnumerable<int> Drainable(NodeUsage usage, IReadOnlyCollection<int> numaNodes) =>
+        Enumerable.Range(0, usage.Inventory.Gpus.Count)
+            .Where(i => !usage.IsConflicted(i) && !usage.Gpus[i].HeldWhole)
+            .OrderBy(i => usage.UsedMilli(i))
+            .ThenBy(i => numaNodes.Contains(usage.Inventory.Gpus[i].NumaNode) ? 0 : 1)
+            .ThenBy(i => i);
+
+    /// <summary>
+    /// What the reservation holds on <paramref name="usage"/> (the node without the reservation itself): see the class
+    /// remarks. <paramref name="current"/> is what it holds now (null for a new one): the GPUs it drains stay drained.
+    /// </summary>
+    private static PodAllocation? Gather(NodeUsage usage, GpuRequest request, PodAllocation? current)
+    {
+        if (IsPartitioned(usage))
+        {
+            var count = Math.Min(usage.Summary.FreeLogicalGpus, request.WholeCount);
+            if (current is not null && count <= LogicalGpus(current))
+            {
+                return current;
+            }
+
+            return count == 0
+                ? new PodAllocation(usage.NodeName, AllocationKind.Whole, request.Isolation, [])
+                : GpuPlacer.FitWhole(usage, count, request.Placement, AllocationKind.Whole, request.Isolation).Allocation;
+        }
+
+        var gpus = usage.Inventory.Gpus;
+        var drained = new List<int>();
+        foreach (var grant in current?.Gpus ?? [])
+        {
+            var i = NodeUsage.IndexOf(usage.Inventory, grant.Index);
+            if (i >= 0 && !usage.IsConflicted(i) && !usage.Gpus[i].HeldWhole)
+            {
+                drained.Add(i);
+            }
+        }
+
+        var numa = drained.Select(i => gpus[i].NumaNode).ToHashSet();
+        drained.AddRange(Drainable(usage, numa).Where(i => !drained.Contains(i)).Take(Math.Max(0, request.WholeCount - drained.Count)));
+        drained.Sort();
+        var grants = drained.Select(i => new GpuGrant(
+            gpus[i].Index,
+            [],
+            [.. gpus[i].XcdsOf(0)],
+            [gpus[i].FirstDeviceId],
+            Math.Max(0, usage.TimeSlicingCapacityMilli - usage.Gpus[i].ComputeMilli),
+            Math.Max(0, gpus[i].MemoryMiB - usage.Gpus[i].MemoryMiB)));
+        return new PodAllocation(usage.NodeName, AllocationKind.Shared, GpuIsolation.TimeSlicing, [.. grants]);
+    }
+
+    /// <summary>Whether the reservation holds the whole ask: that many of its GPUs hold nothing but it.</summary>
+    private static bool IsComplete(NodeUsage usage, GpuRequest request, PodAllocation allocation)
+    {
+        if (IsPartitioned(usage))
+        {
+            return LogicalGpus(allocation) >= request.WholeCount;
+        }
+
+        return allocation.Gpus.Count(g => NodeUsage.IndexOf(usage.Inventory, g.Index) is var i and >= 0 && usage.Gpus[i].IsIdle) >= request.WholeCount;
     }
 
     /// <summary>
@@ -172,13 +277,4 @@ public static class StarvationPlanner
         usage.Inventory is { Error: null, HasGpus: true } inventory
         && inventory.LogicalGpuCount >= request.WholeCount
         && !usage.HasConflictOffInventory;
-
-    /// <summary>
-    /// <paramref name="count"/> free whole GPUs of the node, chosen as the pod's own fit would choose them (one NUMA
-    /// node if it can, as few GPUs as it can); none yet when nothing is free.
-    /// </summary>
-    private static PodAllocation? Hold(NodeUsage usage, GpuRequest request, int count) =>
-        count == 0
-            ? new PodAllocation(usage.NodeName, AllocationKind.Whole, request.Isolation, [])
-            : GpuPlacer.FitWhole(usage, count, request.Placement, AllocationKind.Whole, request.Isolation).Allocation;
 }

@@ -101,7 +101,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
             var grown = new List<Reservation>();
             var complete = new List<Reservation>();
             var refused = new List<string>();
-            foreach (var slot in plan.Holds)
+            foreach (var (slot, isComplete) in plan.Holds)
             {
                 var pod = byUid[slot.PodUid];
                 if (Refusal(pipeline, queues(), pod, kept.GetValueOrDefault(slot.PodUid), slot, now) is not null)
@@ -118,7 +118,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
 
                 _made[slot.PodUid] = slot;
                 (kept.ContainsKey(slot.PodUid) ? grown : reserved).Add(slot);
-                if (StarvationPlanner.LogicalGpus(slot.Allocation) >= pod.Request.WholeCount)
+                if (isComplete)
                 {
                     complete.Add(slot);
                 }

@@ -2,6 +2,7 @@ using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Reservations;
 
 namespace Kaiwo.Scheduling.Simulation;
 
@@ -42,6 +43,16 @@ public sealed record SimulationOptions
 
     /// <summary>Trace pods without a scheduler name get this one, so that they count in their queue's demand as the service's pods do.</summary>
     public string SchedulerName { get; init; } = "kaiwo-scheduler";
+
+    /// <summary>
+    /// Reservations against starvation as the service makes them (null: none, the default): the service's own
+    /// <see cref="StarvationReconciler"/> runs on the simulated clock after every change (before pending pods are tried
+    /// again, as the service's loop runs right after every pod deletion) and every <see cref="ReconcileInterval"/>.
+    /// </summary>
+    public StarvationOptions? Starvation { get; init; }
+
+    /// <summary>How often the reservation step runs when nothing else happens: the service loop's timer.</summary>
+    public TimeSpan ReconcileInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How many equal time buckets the series are reduced to (time-weighted).</summary>
     public int Buckets { get; init; } = 240;

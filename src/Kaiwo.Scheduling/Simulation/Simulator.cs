@@ -2,6 +2,7 @@ using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Reservations;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Simulation;
@@ -11,7 +12,8 @@ namespace Kaiwo.Scheduling.Simulation;
 /// filtered, scored (highest score, ties by node name) and bound through <see cref="ClusterState.Reserve"/>, end at
 /// their end time, and pending pods are retried in queue order (priority, then arrival) after every change. A pod
 /// that fits nowhere now and outranks running pods preempts as kube-scheduler would, with the victims filtered by the
-/// queue rules (<see cref="QueueReclaim"/>) as the extender's preempt verb does.
+/// queue rules (<see cref="QueueReclaim"/>) as the extender's preempt verb does. With
+/// <see cref="SimulationOptions.Starvation"/>, the service's starvation step holds devices for large pods that wait.
 /// </summary>
 public static class Simulator
 {
@@ -142,6 +144,8 @@ public static class Simulator
         private readonly long[] _preemptionFailedAtSeq;
         private readonly GpuRequest? _medianAsk;
         private readonly long _capacityMilli;
+        private readonly StarvationReconciler? _starvation;
+        private TimeSpan _nextReconcile;
 
         /// <summary>Whole-GPU asks count only unpartitioned GPUs when the cluster has any (see <see cref="CapacityMeasures.IdleGpus"/>).</summary>
         private readonly bool _hasUnpartitionedGpus;
@@ -174,6 +178,11 @@ public static class Simulator
             _pipelineOptions = PolicyRules.Pipeline(policy, options.Pipeline);
             _pipeline = new SchedulingPipeline(_pipelineOptions);
             _state = new ClusterState(_pipelineOptions.Requests);
+            if (options.Starvation is { Enabled: true } starvation)
+            {
+                _starvation = new StarvationReconciler(starvation with { SchedulerNames = [options.SchedulerName] });
+                _nextReconcile = options.ReconcileInterval;
+            }
             foreach (var node in cluster.Nodes)
             {
                 _state.UpsertNode(node);
@@ -205,7 +214,7 @@ public static class Simulator
             {
                 var original = tracePod.Pod.SchedulerName is null ? tracePod.Pod with { SchedulerName = options.SchedulerName } : tracePod.Pod;
                 var originalRequest = GpuRequestParser.Parse(original, _pipelineOptions.Requests);
-                var pod = PolicyRules.Apply(policy, original, originalRequest) with { NodeName = null, Phase = PodPhase.Pending };
+                var pod = PolicyRules.Apply(policy, original, originalRequest) with { NodeName = null, Phase = PodPhase.Pending, CreatedAt = options.Epoch + tracePod.Arrival };
                 var signature = SignatureOf(pod) + "#" + string.Join(',', (tracePod.NodeSelector ?? new Dictionary<string, string>()).OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
                 if (!signatures.TryGetValue(signature, out var id))
                 {
@@ -270,13 +279,14 @@ public static class Simulator
         public PolicyRun Run()
         {
             var cursor = 0;
-            var name = PolicyRules.Name(_policy);
+            var name = RunName();
             Sample(TimeSpan.Zero);
             while (true)
             {
                 var nextArrival = cursor < _jobs.Count ? _jobs[cursor].Arrival : TimeSpan.MaxValue;
                 var nextEnd = _ends.TryPeek(out _, out var end) ? end.At : TimeSpan.MaxValue;
-                var now = nextArrival < nextEnd ? nextArrival : nextEnd;
+                var nextReconcile = _starvation is null ? TimeSpan.MaxValue : _nextReconcile;
+                var now = Min(Min(nextArrival, nextEnd), nextReconcile);
                 if (now == TimeSpan.MaxValue || now > _horizon)
                 {
                     break;
@@ -300,12 +310,51 @@ public static class Simulator
                     }
                 }
 
+                Reconcile(now);
                 Pass(now);
                 Sample(now);
             }
 
             return Finish();
         }
+
+        private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+        /// <summary>The policy's name, marked when the run reserves against starvation.</summary>
+        private string RunName() => PolicyRules.Name(_policy) + (_starvation is null ? string.Empty : "+reserve");
+
+        /// <summary>
+        /// The service's starvation step on the simulated clock. A released reservation frees its devices for every
+        /// pod; a held or grown one matters only to its own pod, which is always judged afresh (see <see cref="TrySchedule"/>).
+        /// </summary>
+        private void Reconcile(TimeSpan now)
+        {
+            if (_starvation is null)
+            {
+                return;
+            }
+
+            while (_nextReconcile <= now)
+            {
+                _nextReconcile += _options.ReconcileInterval;
+            }
+
+            var step = _starvation.Reconcile(_state, _pipeline, Snapshot, Clock(now));
+            foreach (var released in step.Released)
+            {
+                Freed(released.Node);
+            }
+        }
+
+        private void Freed(string node)
+        {
+            if (_nodeIndex.TryGetValue(node, out var k))
+            {
+                _freedAt[k] = ++_seq;
+            }
+        }
+
+        private Reservation? ReservationOf(Job job) => _starvation is not null && _state.TryGetReservation(job.Uid, out var held) ? held : null;
 
         private void Arrive(Job job, TimeSpan now)
         {
@@ -392,13 +441,16 @@ public static class Simulator
         /// <summary>Filter, prioritize and bind for one pod; on "not now", preemption when the pod outranks running pods.</summary>
         private bool TrySchedule(Job job, TimeSpan now, bool allowPreemption)
         {
-            if (_failedAtVersion[job.Signature] == _state.Version)
+            // A pod that holds a reservation is judged on its own: its reserved devices are free for it alone, so what
+            // its signature's other pods found says nothing of it.
+            var reservation = ReservationOf(job);
+            if (reservation is null && _failedAtVersion[job.Signature] == _state.Version)
             {
                 return false; // a pod with the same ask failed in this very state
             }
 
             _attempts++;
-            var evaluation = _pipeline.EvaluatePod(job.Pod, Clock(now), Snapshot());
+            var evaluation = _pipeline.EvaluatePod(job.Pod, Clock(now), Snapshot(), reservation);
             FitResult refusal;
             if (evaluation.Refusal is { } podRefusal)
             {
@@ -412,10 +464,15 @@ public static class Simulator
             }
             else
             {
-                var (best, fit, reason, anyFull, fullScan) = Filter(job, evaluation);
+                var (best, fit, reason, anyFull, fullScan) = Filter(job, evaluation, reservation);
                 if (best is not null)
                 {
                     Bind(job, best, evaluation, fit!, now);
+                    if (reservation is not null && reservation.Node != best.Name)
+                    {
+                        Freed(reservation.Node); // it fit elsewhere first: its reservation went
+                    }
+
                     return true;
                 }
 
@@ -426,7 +483,11 @@ public static class Simulator
                 }
 
                 // Nothing fits as of now; until a node frees capacity, only freed nodes need looking at again.
-                _noFitSince[job.Signature] = _seq;
+                if (reservation is null)
+                {
+                    _noFitSince[job.Signature] = _seq;
+                }
+
                 refusal = reason ?? FitResult.Full("full", "no node has room");
             }
 
@@ -438,14 +499,18 @@ public static class Simulator
                 return true;
             }
 
-            _failedAtVersion[job.Signature] = version == _state.Version ? version : -1;
+            if (reservation is null)
+            {
+                _failedAtVersion[job.Signature] = version == _state.Version ? version : -1;
+            }
+
             return false;
         }
 
         /// <summary>Filter and prioritize over the nodes that may take the pod: the highest score wins, ties by node name.</summary>
-        private (Pipeline.NodeCandidate? Best, FitResult? Fit, FitResult? Reason, bool AnyFull, bool FullScan) Filter(Job job, PodEvaluation evaluation)
+        private (Pipeline.NodeCandidate? Best, FitResult? Fit, FitResult? Reason, bool AnyFull, bool FullScan) Filter(Job job, PodEvaluation evaluation, Reservation? reservation)
         {
-            var since = _noFitSince[job.Signature];
+            var since = reservation is null ? _noFitSince[job.Signature] : -1;
             Pipeline.NodeCandidate? best = null;
             FitResult? bestFit = null;
             FitResult? reason = null;
@@ -459,7 +524,7 @@ public static class Simulator
                 }
 
                 _state.TryGetNode(_nodeNames[k], out var node);
-                if (job.Request.IsValid && FreeMilli(node!.Usage) < MinimumShareMilli(job.Request, node.Usage))
+                if (job.Request.IsValid && reservation?.Node != node!.Name && FreeMilli(node.Usage) < MinimumShareMilli(job.Request, node.Usage))
                 {
                     // Exact shortcut: the fit would say "full" (too little free capacity on the whole node).
                     anyFull = true;
@@ -812,7 +877,7 @@ public static class Simulator
 
             return new PolicyRun
             {
-                Policy = PolicyRules.Name(_policy),
+                Policy = RunName(),
                 Pods = _jobs.Count,
                 Completed = _completed,
                 Started = _started,

@@ -28,6 +28,23 @@ public sealed class StarvationPlannerTests
         return new NodeCandidate(facts, usage);
     }
 
+    /// <summary>A node of 8 MI300X where GPU i holds <c>quarters[i]</c> running 0.25-GPU pods.</summary>
+    private static NodeCandidate Shared(string name, params int[] quarters)
+    {
+        var facts = Mi300XSpx(name);
+        var usage = NodeUsage.Create(InventoryReader.Read(facts));
+        for (var gpu = 0; gpu < quarters.Length; gpu++)
+        {
+            for (var q = 0; q < quarters[gpu]; q++)
+            {
+                var grant = new GpuGrant(gpu, [], [], [gpu], 250, 48 * 1024);
+                usage = usage.With(new PodHold($"quarter-{gpu}-{q}", $"team-b/quarter-{gpu}-{q}", new PodAllocation(name, AllocationKind.Shared, GpuIsolation.TimeSlicing, [grant])));
+            }
+        }
+
+        return new NodeCandidate(facts, usage);
+    }
+
     private static NodeCandidate WithReservation(NodeCandidate node, Reservation reservation) =>
         node with { Usage = node.Usage.With(new PodHold(reservation.HoldKey, reservation.PodKey, reservation.Allocation)) };
 
@@ -49,7 +66,7 @@ public sealed class StarvationPlannerTests
 
         var plan = Plan([Starving("big", 4)], nodes);
 
-        var reservation = Assert.Single(plan.Holds);
+        var reservation = Assert.Single(plan.Slots);
         Assert.Equal("b", reservation.Node);
         Assert.Equal([6, 7], Gpus(reservation));
         Assert.Equal(ReservationKind.Starving, reservation.Kind);
@@ -62,7 +79,7 @@ public sealed class StarvationPlannerTests
     {
         var plan = Plan([Starving("big", 4)], [Node("b", 0, 1, 2, 3, 4, 5, 6), Node("a", 1, 2, 3, 4, 5, 6, 7)]);
 
-        Assert.Equal("a", Assert.Single(plan.Holds).Node);
+        Assert.Equal("a", Assert.Single(plan.Slots).Node);
     }
 
     [Fact]
@@ -70,7 +87,7 @@ public sealed class StarvationPlannerTests
     {
         var plan = Plan([Starving("big", 4)], [Node("a", 0, 1, 2, 3, 4, 5, 6, 7)]);
 
-        var reservation = Assert.Single(plan.Holds);
+        var reservation = Assert.Single(plan.Slots);
         Assert.Equal("a", reservation.Node);
         Assert.Empty(reservation.Allocation.Gpus);
     }
@@ -79,14 +96,14 @@ public sealed class StarvationPlannerTests
     public void Plan_MoreGpusFreedOnTheReservedNode_GrowsTheReservationAndKeepsItsExpiry()
     {
         var pod = Starving("big", 4);
-        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5, 6)]).Holds);
+        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5, 6)]).Slots);
         var later = Now.AddSeconds(30);
 
         // GPU 5 ended; GPU 7 is the pod's own reservation now.
         var node = WithReservation(Node("a", 0, 1, 2, 3, 4, 6), first);
         var plan = Plan([pod], [node], [first], now: later);
 
-        var grown = Assert.Single(plan.Holds);
+        var grown = Assert.Single(plan.Slots);
         Assert.Equal([5, 7], Gpus(grown));
         Assert.Equal(first.Expires, grown.Expires);
     }
@@ -95,11 +112,11 @@ public sealed class StarvationPlannerTests
     public void Plan_NothingMoreFreedOnTheReservedNode_LeavesTheReservationAsItIs()
     {
         var pod = Starving("big", 4);
-        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5)]).Holds);
+        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5)]).Slots);
 
         var plan = Plan([pod], [WithReservation(Node("a", 0, 1, 2, 3, 4, 5), first)], [first], now: Now.AddSeconds(30));
 
-        Assert.Empty(plan.Holds);
+        Assert.Empty(plan.Slots);
         Assert.Empty(plan.Expired);
         Assert.Empty(plan.Dropped);
     }
@@ -108,23 +125,23 @@ public sealed class StarvationPlannerTests
     public void Plan_ReservationHoldsTheWholeAsk_DoesNotGrowPastIt()
     {
         var pod = Starving("big", 2);
-        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5)]).Holds);
+        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5)]).Slots);
 
         var plan = Plan([pod], [WithReservation(Node("a"), first)], [first], now: Now.AddSeconds(30));
 
         Assert.Equal(2, StarvationPlanner.LogicalGpus(first.Allocation));
-        Assert.Empty(plan.Holds);
+        Assert.Empty(plan.Slots);
     }
 
     [Fact]
     public void Plan_NodeHoldsAnotherPodsStarvingReservation_ReservesOnAnotherNode()
     {
-        var first = Assert.Single(Plan([Starving("big-1", 4)], [Node("a", 0, 1, 2, 3), Node("b", 0, 1, 2, 3, 4, 5)]).Holds);
+        var first = Assert.Single(Plan([Starving("big-1", 4)], [Node("a", 0, 1, 2, 3), Node("b", 0, 1, 2, 3, 4, 5)]).Slots);
         var nodes = new[] { WithReservation(Node("a", 0, 1, 2, 3), first), Node("b", 0, 1, 2, 3, 4, 5) };
 
         var plan = Plan([Starving("big-1", 4), Starving("big-2", 4)], nodes, [first]);
 
-        var second = Assert.Single(plan.Holds);
+        var second = Assert.Single(plan.Slots);
         Assert.Equal(("team-a/big-2", "b"), (second.PodKey, second.Node));
     }
 
@@ -132,13 +149,13 @@ public sealed class StarvationPlannerTests
     public void Plan_ReservationPastItsTtl_ExpiresItAndReservesAtOnceOnAnotherNode()
     {
         var pod = Starving("big", 4);
-        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5), Node("b", 0, 1, 2, 3, 4, 5, 6)]).Holds);
+        var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5), Node("b", 0, 1, 2, 3, 4, 5, 6)]).Slots);
         var nodes = new[] { WithReservation(Node("a", 0, 1, 2, 3, 4, 5), first), Node("b", 0, 1, 2, 3, 4, 5, 6) };
 
         var plan = Plan([pod], nodes, [first], now: first.Expires);
 
         Assert.Equal([first], plan.Expired);
-        var again = Assert.Single(plan.Holds);
+        var again = Assert.Single(plan.Slots);
         Assert.Equal("b", again.Node);
         Assert.Equal(first.Expires + Options.Ttl, again.Expires);
     }
@@ -150,8 +167,8 @@ public sealed class StarvationPlannerTests
         var nodes = new[] { Node("a", 0, 1, 2, 3, 4, 5), Node("b", 0, 1, 2, 3, 4, 5, 6) };
         var closed = new[] { new ClosedNode(pod.Pod.Uid, "a", Now.AddMinutes(1)) };
 
-        Assert.Equal("b", Assert.Single(Plan([pod], nodes, closed: closed).Holds).Node);
-        Assert.Equal("a", Assert.Single(Plan([pod], nodes, closed: closed, now: Now.AddMinutes(1)).Holds).Node);
+        Assert.Equal("b", Assert.Single(Plan([pod], nodes, closed: closed).Slots).Node);
+        Assert.Equal("a", Assert.Single(Plan([pod], nodes, closed: closed, now: Now.AddMinutes(1)).Slots).Node);
     }
 
     [Fact]
@@ -162,18 +179,18 @@ public sealed class StarvationPlannerTests
 
         var plan = Plan([Starving("big", 4)], [small, Node("b", 0, 1, 2, 3, 4, 5, 6, 7)]);
 
-        Assert.Equal("b", Assert.Single(plan.Holds).Node);
+        Assert.Equal("b", Assert.Single(plan.Slots).Node);
     }
 
     [Fact]
     public void Plan_ReservedPodNoLongerStarving_DropsItsReservation()
     {
-        var first = Assert.Single(Plan([Starving("big", 4)], [Node("a", 0, 1, 2, 3, 4, 5)]).Holds);
+        var first = Assert.Single(Plan([Starving("big", 4)], [Node("a", 0, 1, 2, 3, 4, 5)]).Slots);
 
         var plan = Plan([], [WithReservation(Node("a", 0, 1, 2, 3, 4, 5), first)], [first]);
 
         Assert.Equal([first], plan.Dropped);
-        Assert.Empty(plan.Holds);
+        Assert.Empty(plan.Slots);
     }
 
     [Fact]
@@ -184,8 +201,8 @@ public sealed class StarvationPlannerTests
         var byPriority = Plan([Starving("old", 4, priority: 0, waitedMinutes: 10), Starving("urgent", 4, priority: 5)], nodes);
         var byWait = Plan([Starving("new", 4, waitedMinutes: 3), Starving("old", 4, waitedMinutes: 10)], nodes);
 
-        Assert.Equal("team-a/urgent", byPriority.Holds.Single(r => r.Node == "a").PodKey);
-        Assert.Equal("team-a/old", byWait.Holds.Single(r => r.Node == "a").PodKey);
+        Assert.Equal("team-a/urgent", byPriority.Slots.Single(r => r.Node == "a").PodKey);
+        Assert.Equal("team-a/old", byWait.Slots.Single(r => r.Node == "a").PodKey);
     }
 
     [Fact]
@@ -197,7 +214,7 @@ public sealed class StarvationPlannerTests
 
         var plan = Plan([Starving("big", 4)], [WithReservation(node, gang)], [gang]);
 
-        var reservation = Assert.Single(plan.Holds);
+        var reservation = Assert.Single(plan.Slots);
         Assert.Equal([7], Gpus(reservation));
         Assert.Empty(plan.Dropped);
     }
@@ -229,5 +246,48 @@ public sealed class StarvationPlannerTests
 
         Assert.False(StarvationPlanner.MayReserve(fraction, Parse(fraction), Options));
         Assert.False(StarvationPlanner.MayReserve(whole, Parse(whole), Options with { MinimumGpus = 0 }));
+    }
+
+    [Fact]
+    public void Plan_FractionsOnEveryGpu_DrainsTheLeastUsedGpusByHoldingTheirFreeShare()
+    {
+        var node = Shared("a", 1, 1, 3, 1, 1, 3, 2, 2);
+
+        var hold = Assert.Single(Plan([Starving("big", 4)], [node]).Holds);
+
+        Assert.False(hold.Complete);
+        Assert.Equal([0, 1, 3, 4], Gpus(hold.Slot));
+        Assert.All(hold.Slot.Allocation.Gpus, g => Assert.Equal((750, 144 * 1024L), (g.ComputeMilli, g.MemoryMiB)));
+        var after = WithReservation(node, hold.Slot).Usage;
+        var quarter = Parse(Fraction("small", "0.25"));
+        var fit = GpuPlacer.Fit(after, quarter, new PlacementOptions());
+        Assert.DoesNotContain(fit.Allocation!.Gpus.Single().Index, Gpus(hold.Slot));
+        Assert.Empty(after.Conflicts);
+    }
+
+    [Fact]
+    public void Plan_FractionsEndOnTheDrainedGpus_TheGrantsGrowToWholeGpusAndTheReservationCompletes()
+    {
+        var pod = Starving("big", 2);
+        var first = Assert.Single(Plan([pod], [Shared("a", 1, 2, 4, 4, 4, 4, 4, 4)]).Slots);
+        Assert.Equal([0, 1], Gpus(first));
+
+        var partly = Assert.Single(Plan([pod], [WithReservation(Shared("a", 0, 2, 4, 4, 4, 4, 4, 4), first)], [first]).Holds);
+        var whole = Assert.Single(Plan([pod], [WithReservation(Shared("a", 0, 0, 4, 4, 4, 4, 4, 4), partly.Slot)], [partly.Slot]).Holds);
+
+        Assert.False(partly.Complete);
+        Assert.Equal([1000, 500], partly.Slot.Allocation.Gpus.Select(g => g.ComputeMilli));
+        Assert.True(whole.Complete);
+        Assert.Equal([1000, 1000], whole.Slot.Allocation.Gpus.Select(g => g.ComputeMilli));
+        Assert.Equal(first.Expires, whole.Slot.Expires);
+    }
+
+    [Fact]
+    public void Plan_NodesWithFractions_ReservesWhereTheMostOfTheAskIsFree()
+    {
+        var plan = Plan([Starving("big", 2)], [Shared("a", 4, 4, 4, 4, 4, 4, 1, 4), Shared("b", 4, 4, 4, 4, 4, 4, 2, 2)]);
+
+        // a: GPUs 6 and one full one, 0.75 + 0 free; b: GPUs 6 and 7, 0.5 + 0.5 free.
+        Assert.Equal("b", Assert.Single(plan.Slots).Node);
     }
 }
