@@ -18,7 +18,10 @@ public sealed record StarvationOptions
     /// </summary>
     public TimeSpan After { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>How long one reservation lasts from when it is made; growing it does not extend it.</summary>
+    /// <summary>
+    /// How long a reservation lasts without taking more of its node: made or grown, it is released this long after,
+    /// unless it grows again (or its pod binds) first. A node whose drained GPUs hold a long job is let go.
+    /// </summary>
     public TimeSpan Ttl { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>The schedulers (<c>spec.schedulerName</c>) whose pods may reserve: the extender's own.</summary>

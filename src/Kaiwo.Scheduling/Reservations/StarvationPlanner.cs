@@ -57,9 +57,10 @@ public sealed record StarvationPlan(IReadOnlyList<StarvationHold> Holds, IReadOn
 /// hold) and binds.
 /// </para>
 /// <para>
-/// A reservation lasts <see cref="StarvationOptions.Ttl"/> from when it was made (growing it does not extend it);
-/// then it is released, and the pod may reserve again at once (it still starves), but not on that node for
-/// <see cref="StarvationOptions.After"/>, so that a node that never frees enough is not held for it for ever.
+/// A reservation lasts <see cref="StarvationOptions.Ttl"/> from when it was made or last grew: one that takes no more
+/// of its node for that long (a drained GPU holds a long job) is released, and the pod may reserve again at once (it
+/// still starves), but not on that node for <see cref="StarvationOptions.After"/>, so that a node that never frees
+/// enough is not held for it for ever.
 /// </para>
 /// </remarks>
 public static class StarvationPlanner
@@ -141,7 +142,7 @@ public static class StarvationPlanner
             var usage = node.Usage.Without(reservation.HoldKey);
             if (Gather(usage, pod.Request, reservation.Allocation) is { } grown && !grown.SameAs(reservation.Allocation))
             {
-                holds.Add(new StarvationHold(reservation with { Allocation = grown }, IsComplete(usage, pod.Request, grown)));
+                holds.Add(new StarvationHold(reservation with { Allocation = grown, Expires = now + options.Ttl }, IsComplete(usage, pod.Request, grown)));
             }
         }
 

@@ -93,7 +93,7 @@ public sealed class StarvationPlannerTests
     }
 
     [Fact]
-    public void Plan_MoreGpusFreedOnTheReservedNode_GrowsTheReservationAndKeepsItsExpiry()
+    public void Plan_MoreGpusFreedOnTheReservedNode_GrowsTheReservationAndExtendsItsExpiry()
     {
         var pod = Starving("big", 4);
         var first = Assert.Single(Plan([pod], [Node("a", 0, 1, 2, 3, 4, 5, 6)]).Slots);
@@ -105,7 +105,7 @@ public sealed class StarvationPlannerTests
 
         var grown = Assert.Single(plan.Slots);
         Assert.Equal([5, 7], Gpus(grown));
-        Assert.Equal(first.Expires, grown.Expires);
+        Assert.Equal(later + Options.Ttl, grown.Expires);
     }
 
     [Fact]
@@ -279,7 +279,7 @@ public sealed class StarvationPlannerTests
         Assert.Equal([1000, 500], partly.Slot.Allocation.Gpus.Select(g => g.ComputeMilli));
         Assert.True(whole.Complete);
         Assert.Equal([1000, 1000], whole.Slot.Allocation.Gpus.Select(g => g.ComputeMilli));
-        Assert.Equal(first.Expires, whole.Slot.Expires);
+        Assert.Equal(Now + Options.Ttl, whole.Slot.Expires);
     }
 
     [Fact]
