@@ -72,6 +72,11 @@ internal sealed class ExtenderMetrics : IDisposable
             () => state.AssumedCount,
             unit: "{pod}",
             description: "Pods bound by the extender and not yet seen bound on the API server.");
+        _meter.CreateObservableGauge(
+            "kaiwo.reservations.starving",
+            () => state.Reservations().Count(r => r.Kind == ReservationKind.Starving),
+            unit: "{pod}",
+            description: "Large pending pods that hold devices against starvation (Scheduling:ReserveMinGpus), at most one per node.");
 
         // Per queue and resource: GPUs, cores and GiB, as the KaiwoQueue spec counts them.
         _meter.CreateObservableGauge("kaiwo.queue.allocated", () => QueueMeasurements(services, s => s.Usage), unit: "1", description: "What a queue's running pods hold, per resource (GPUs, cores, GiB).");

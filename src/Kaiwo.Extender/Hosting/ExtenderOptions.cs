@@ -2,6 +2,7 @@ using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Reservations;
 using Microsoft.Extensions.Options;
 
 namespace Kaiwo.Extender.Hosting;
@@ -58,12 +59,33 @@ internal sealed class SchedulingOptions
     /// <summary>The scheduler name whose pending pods make up the queues' demand.</summary>
     public string SchedulerName { get; set; } = "kaiwo-scheduler";
 
+    /// <summary>
+    /// The fewest whole GPUs (<c>amd.com/gpu</c>) a pending pod must ask for to have devices reserved for it against
+    /// starvation once it has waited <see cref="ReserveAfter"/>; 0 switches starvation reservations off.
+    /// </summary>
+    public int ReserveMinGpus { get; set; } = 2;
+
+    /// <summary>How long such a pod waits before it reserves; also how long a node it let go stays closed to it.</summary>
+    public TimeSpan ReserveAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a starving pod's reservation lasts without taking more of its node.</summary>
+    public TimeSpan StarvationReservationTtl { get; set; } = TimeSpan.FromMinutes(5);
+
     public PipelineOptions ToPipelineOptions() => new()
     {
         Requests = new RequestOptions { MinimumFractionMilli = (int)(MinimumGpuFraction * 1000) },
         Placement = new PlacementOptions { TimeSlicingCapacityMilli = (int)(TimeSlicingOversubscription * 1000) },
         MaxUtilizationAge = MaxUtilizationAge,
         Stages = Stages,
+    };
+
+    /// <summary>The starvation step's settings, for the pods of <paramref name="schedulerNames"/>.</summary>
+    public StarvationOptions ToStarvationOptions(IReadOnlyCollection<string> schedulerNames) => new()
+    {
+        MinimumGpus = ReserveMinGpus,
+        After = ReserveAfter,
+        Ttl = StarvationReservationTtl,
+        SchedulerNames = schedulerNames,
     };
 }
 
@@ -168,6 +190,21 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.MaxUtilizationAge <= TimeSpan.Zero)
         {
             problems.Add($"{SchedulingOptions.Section}:MaxUtilizationAge is {options.MaxUtilizationAge}; it must be positive");
+        }
+
+        if (options.ReserveMinGpus is < 0 or > 1000)
+        {
+            problems.Add($"{SchedulingOptions.Section}:ReserveMinGpus is {options.ReserveMinGpus}; it must be from 0 (no starvation reservations) to 1000");
+        }
+
+        if (options.ReserveAfter <= TimeSpan.Zero)
+        {
+            problems.Add($"{SchedulingOptions.Section}:ReserveAfter is {options.ReserveAfter}; it must be positive");
+        }
+
+        if (options.StarvationReservationTtl <= TimeSpan.Zero)
+        {
+            problems.Add($"{SchedulingOptions.Section}:StarvationReservationTtl is {options.StarvationReservationTtl}; it must be positive");
         }
 
         // The checks (request, queue, fit) cannot be switched off or weighed: a setting that tries stops the start.

@@ -23,13 +23,15 @@ internal static class SimulateCommand
 {
     public const string Usage = """
         usage: kaiwo simulate --cluster-file F --trace T [--policy P]... [--report out.html] [--json out.json]
-                              [--horizon D] [--buckets N] [--quiet]
+                              [--horizon D] [--buckets N] [--reservations off|on|both] [--quiet]
                kaiwo simulate generate --out T [--seed N] [--pods N] [--horizon D] [--sizes G:W,...] [--xcd S]
                               [--durations D-D:W,...] [--queues NAME:W:PRIORITY,...] [--diurnal A] [--bursts N]
                               [--whole-gpu-selector LABEL=VALUE]
           --policy       binpack, spread, first-fit, whole-gpus (repeatable; default: all four)
           --horizon      how long to simulate (default: the trace's horizon, else its last arrival)
           --buckets      time buckets of the charts (default 240)
+          --reservations reservations against starvation (Scheduling:ReserveMinGpus etc. at their defaults): off
+                         (default), on, or both (each policy twice; the runs with them are named POLICY+reserve)
         """;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -55,7 +57,7 @@ internal static class SimulateCommand
 
     private static int Simulate(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var options = Options.Parse(args, ["--cluster-file", "--trace", "--policy", "--report", "--json", "--horizon", "--buckets"], ["--quiet"]);
+        var options = Options.Parse(args, ["--cluster-file", "--trace", "--policy", "--report", "--json", "--horizon", "--buckets", "--reservations"], ["--quiet"]);
         var clusterPath = options.Required("--cluster-file");
         var tracePath = options.Required("--trace");
         var policies = new List<SimulationPolicy>();
@@ -77,6 +79,13 @@ internal static class SimulateCommand
             policies.AddRange(PolicyRules.All);
         }
 
+        bool[] reserving = options.Value("--reservations") switch
+        {
+            null or "off" => [false],
+            "on" => [true],
+            "both" => [false, true],
+            var other => throw new SimulateUsageException($"--reservations: \"{other}\" is not accepted; off, on or both"),
+        };
         var buckets = options.Int("--buckets", 240, 10, 5000);
         var horizon = options.Duration("--horizon");
         var quiet = options.Flag("--quiet");
@@ -104,13 +113,14 @@ internal static class SimulateCommand
 
         var runs = new List<PolicyRun>();
         var speeds = new List<PolicySpeed>();
-        foreach (var policy in policies)
+        foreach (var (policy, reserve) in policies.SelectMany(p => reserving.Select(r => (p, r))))
         {
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var watch = Stopwatch.StartNew();
             var progress = quiet ? null : new Action<SimulationProgress>(p => stderr.WriteLine(
                 $"[{p.Policy}] {p.Arrived}/{p.Total} pods arrived, {p.Placed} placed, virtual time {Clock(p.VirtualTime)}, {p.Arrived / Math.Max(1e-9, watch.Elapsed.TotalSeconds):0} pods/s"));
-            var run = Simulator.Run(cluster, trace, policy, simulation with { Progress = progress });
+            var starvation = reserve ? settings.ToStarvationOptions([settings.SchedulerName]) : null;
+            var run = Simulator.Run(cluster, trace, policy, simulation with { Progress = progress, Starvation = starvation });
             watch.Stop();
             runs.Add(run);
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;

@@ -1,4 +1,8 @@
 using System.Text;
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Kaiwo.Extender.Tests.Hosting;
 
@@ -62,5 +66,26 @@ public sealed class MetricsTests(ScrapedAfterTraffic scraped) : IClassFixture<Sc
         Assert.Contains("kaiwo_bind_retries_total{", text, StringComparison.Ordinal);
         Assert.Contains("kaiwo_bind_conflicts_total{", text, StringComparison.Ordinal);
         Assert.Contains("service_name=\"kaiwo-scheduler-extender\"", text, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The starving reservations gauge counts what the state holds against starvation, and nothing else.</summary>
+public sealed class StarvingReservationMetricTests
+{
+    [Fact]
+    public async Task Metrics_StarvingReservationHeld_GaugeCountsIt()
+    {
+        await using var factory = ExtenderFactory.ForMode("names");
+        using var client = factory.CreateClient();
+        var state = factory.Services.GetRequiredService<ClusterState>();
+        var pod = new PodFacts { Namespace = "team-a", Name = "large", Uid = "uid-large", SchedulerName = "kaiwo-scheduler" };
+        state.RegisterPending(pod);
+        var nothing = new PodAllocation("gpu-node-01", AllocationKind.Shared, GpuIsolation.TimeSlicing, []);
+        var held = state.Hold([new Reservation(pod.Uid, pod.Key, "gpu-node-01", nothing, ReservationKind.Starving, pod.Key, factory.Time.GetUtcNow().AddMinutes(5))]);
+        Assert.True(held.Held, held.Refusal);
+
+        var text = await client.GetStringAsync("/metrics");
+
+        Assert.Matches("(?m)^kaiwo_reservations_starving\\{[^}]*\\} 1$", text);
     }
 }

@@ -57,6 +57,28 @@ public sealed class StartupValidationTests
         Assert.Contains(expected, Assert.Single(ex.Failures), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Scheduling:ReserveMinGpus", "-1", "Scheduling:ReserveMinGpus is -1; it must be from 0 (no starvation reservations) to 1000")]
+    [InlineData("Scheduling:ReserveAfter", "00:00:00", "Scheduling:ReserveAfter is 00:00:00; it must be positive")]
+    [InlineData("Scheduling:StarvationReservationTtl", "-00:01:00", "Scheduling:StarvationReservationTtl is -00:01:00; it must be positive")]
+    public void Start_BadStarvationSetting_RefusesToStartNamingTheKeyAndTheValue(string key, string value, string expected)
+    {
+        using var factory = new ExtenderFactory(new Dictionary<string, string?> { [key] = value });
+
+        var ex = Assert.Throws<OptionsValidationException>(() => factory.CreateClient());
+
+        Assert.Equal(expected, Assert.Single(ex.Failures));
+    }
+
+    [Fact]
+    public void ToStarvationOptions_Defaults_TwoGpusAfterTwoMinutesForFiveMinutes()
+    {
+        var options = new Kaiwo.Extender.Hosting.SchedulingOptions().ToStarvationOptions(["kaiwo-scheduler"]);
+
+        Assert.Equal((2, TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5)), (options.MinimumGpus, options.After, options.Ttl));
+        Assert.Equal(["kaiwo-scheduler"], options.SchedulerNames);
+    }
+
     [Fact]
     public void Start_BadSchedulerName_RefusesToStartNamingTheSettingAndTheValue()
     {
