@@ -74,6 +74,7 @@ internal sealed class SimulationReport(string clusterFile, string traceFile, Clu
     {
         MeanAllocationPercent = R(run.MeanAllocationPercent),
         MeanFragmentationPercent = R(run.MeanFragmentationPercent),
+        MeanReservedPercent = R(run.MeanReservedPercent),
         AllocationPercent = R(run.AllocationPercent),
         FragmentationPercent = R(run.FragmentationPercent),
         LargestWholeGpuAsk = R(run.LargestWholeGpuAsk),
@@ -143,6 +144,11 @@ internal sealed class SimulationReport(string clusterFile, string traceFile, Clu
         Row("Allocation at the first refusal", "GPU capacity held when a pod first had to wait", r => r.FirstRefusal is { } f ? $"{f.AllocationPercent:0.0}% at {Wait(f.AtSeconds)}" : "never refused");
         Row("Mean allocation", "GPU capacity held, time-weighted", r => $"{r.MeanAllocationPercent:0.0}%");
         Row("Mean fragmentation", "free capacity that cannot host the median ask, % of the cluster", r => $"{r.MeanFragmentationPercent:0.0}%");
+        if (runs.Any(r => r.Policy.EndsWith("+reserve", StringComparison.Ordinal)))
+        {
+            Row("Mean held for starving pods", "capacity reservations hold and their pods do not use yet, % of the cluster (in the allocation above)", r => $"{r.MeanReservedPercent:0.0}%");
+        }
+
         Row("Median wait", "pending time per pod", r => Wait(r.Wait.MedianSeconds));
         Row("p95 wait", "pods still pending at the horizon count with their wait so far", r => Wait(r.Wait.P95Seconds));
         Row("Max wait", string.Empty, r => Wait(r.Wait.MaxSeconds));

@@ -69,6 +69,12 @@ public sealed record PolicyRun
     /// <summary>Time-weighted mean of the GPU allocation, % of the cluster's GPU capacity.</summary>
     public double MeanAllocationPercent { get; init; }
 
+    /// <summary>
+    /// Time-weighted mean of the GPU capacity held by reservations against starvation and not yet used by their pods,
+    /// % of the cluster's (counted in <see cref="MeanAllocationPercent"/> too): what draining GPUs costs the others.
+    /// </summary>
+    public double MeanReservedPercent { get; init; }
+
     /// <summary>Time-weighted mean of the stranded capacity, % of the cluster's GPU capacity.</summary>
     public double MeanFragmentationPercent { get; init; }
 

@@ -154,6 +154,7 @@ public static class Simulator
         private readonly Timeline _largest;
         private readonly Timeline _completedSeries;
         private readonly Timeline _pendingSeries;
+        private readonly Timeline _reservedSeries;
         private readonly List<(string Queue, Timeline Allocated, Timeline Fair)> _queueSeries = [];
         private readonly double[] _largestGap;
         private readonly double[] _largestGapAt;
@@ -255,6 +256,7 @@ public static class Simulator
             _largest = new Timeline(_horizon, buckets);
             _completedSeries = new Timeline(_horizon, buckets);
             _pendingSeries = new Timeline(_horizon, buckets);
+            _reservedSeries = new Timeline(_horizon, buckets);
             if (_tree is not null)
             {
                 foreach (var queue in _jobs.Select(j => _tree.AccountFor(j.QueueLabel)).Distinct().Order(StringComparer.Ordinal))
@@ -791,6 +793,11 @@ public static class Simulator
             var pendingCount = _pending.Count(j => j.Pending) + _requeued.Count(j => j.Pending);
             _completedSeries.Set(now, _completed);
             _pendingSeries.Set(now, pendingCount);
+            if (_starvation is not null)
+            {
+                // Reservations are few: their held share is summed from the state's list, not from every node.
+                _reservedSeries.Set(now, 100.0 * _state.Reservations().Sum(r => r.Allocation.TotalComputeMilli) / _capacityMilli);
+            }
             if (_sampledVersion == _state.Version)
             {
                 return;
@@ -895,6 +902,7 @@ public static class Simulator
                 LargestWholeGpuAsk = _largest.Finish().Min,
                 CompletedSoFar = completed.Max,
                 Pending = _pendingSeries.Finish().Mean,
+                MeanReservedPercent = _reservedSeries.Finish().Overall,
                 Queues = queues,
                 Attempts = _attempts,
             };
