@@ -3,6 +3,7 @@ using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Standalone;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Reservations;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -61,12 +62,24 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());
     builder.Services.AddHostedService<QueueStatusWriter>();
+    builder.Services.AddSingleton<IPodNudger, AnnotationNudger>();
 }
 else
 {
     builder.Services.AddSingleton<IPodBinder, InMemoryBinder>();
     builder.Services.AddHostedService<StandaloneCluster>();
+    builder.Services.AddSingleton<IPodNudger, NoNudger>();
 }
+
+// Reservations (gangs, starving pods): the steps hold the rules, the loop runs them after state changes.
+builder.Services.AddSingleton<IReservationStep>(sp =>
+{
+    var scheduling = sp.GetRequiredService<IOptions<SchedulingOptions>>().Value;
+    var starvation = scheduling.ToStarvationOptions([.. sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.EffectiveSchedulerNames]);
+    return new StarvationReservationStep(sp.GetRequiredService<ClusterState>(), sp.GetRequiredService<SchedulingPipeline>(), new StarvationReconciler(starvation), scheduling.SchedulerName);
+});
+builder.Services.AddSingleton<ReservationLoop>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ReservationLoop>());
 
 builder.AddAdmissionWebhook();
 builder.AddListeners();

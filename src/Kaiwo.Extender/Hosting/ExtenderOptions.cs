@@ -70,6 +70,8 @@ internal sealed class SchedulingOptions
 
     /// <summary>How long a starving pod's reservation lasts without taking more of its node.</summary>
     public TimeSpan StarvationReservationTtl { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>How often the reservation loop looks whether the state moved (it reconciles only then, and at least once a second).</summary>
+    public TimeSpan ReservationInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
     public PipelineOptions ToPipelineOptions() => new()
     {
@@ -205,6 +207,11 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.StarvationReservationTtl <= TimeSpan.Zero)
         {
             problems.Add($"{SchedulingOptions.Section}:StarvationReservationTtl is {options.StarvationReservationTtl}; it must be positive");
+        }
+
+        if (options.ReservationInterval <= TimeSpan.Zero || options.ReservationInterval > TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"{SchedulingOptions.Section}:ReservationInterval is {options.ReservationInterval}; it must be more than 0 and at most 00:00:01");
         }
 
         // The checks (request, queue, fit) cannot be switched off or weighed: a setting that tries stops the start.
