@@ -35,8 +35,9 @@ public sealed record StarvationStep(
 /// and the nodes closed to a pod whose reservation there ran out). Steps are serialized.
 /// </summary>
 /// <remarks>
-/// A GPU freed on a reserved node goes to the reservation at the next step, so the caller runs a step right after
-/// every pod deletion or end (as well as on a timer): until then a small pod's bind could take it.
+/// The share a fraction leaves on a GPU being drained goes to the reservation at once, inside the state (see
+/// <c>ClusterState.DrainFreed</c>); a partition freed on a partitioned node goes to it at the next step, so the caller
+/// runs a step right after every pod deletion or end (as well as on a timer): until then a bind could take it.
 /// </remarks>
 public sealed class StarvationReconciler(StarvationOptions options)
 {

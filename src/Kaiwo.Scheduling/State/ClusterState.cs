@@ -41,7 +41,7 @@ public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAlloc
 /// Readers take immutable <see cref="NodeUsage"/> snapshots without locks. Writers lock the pod, then the node
 /// (always in that order), so concurrent binds never over-allocate and a pod is never bound twice.
 /// </summary>
-public sealed class ClusterState(RequestOptions requests, PlacementOptions placement)
+public sealed partial class ClusterState(RequestOptions requests, PlacementOptions placement)
 {
     // The nodes by name, and the same table looked up by a name's characters without making a string (filter's
     // names arrive as bytes). Made once: asking the dictionary for its alternate lookup on every name was a tenth of
@@ -718,7 +718,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         {
             lock (node.Gate)
             {
-                node.Usage = node.Usage.Without(reservation.HoldKey);
+                node.Usage = DrainFreed(node.Usage.Without(reservation.HoldKey), reservation.Allocation);
             }
         }
 
@@ -950,7 +950,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
         {
             lock (previous.Gate)
             {
-                previous.Usage = previous.Usage.Without(old.Uid);
+                previous.Usage = DrainFreed(previous.Usage.Without(old.Uid), old.Allocation);
             }
         }
 

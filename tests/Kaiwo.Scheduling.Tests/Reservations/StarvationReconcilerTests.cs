@@ -265,4 +265,49 @@ public sealed class StarvationReconcilerTests
         Assert.Equal(1, StarvationPlanner.LogicalGpus(_state.Reservations().Single(r => r.PodKey == "team-a/b").Allocation));
         Assert.Equal(5000, _state.QueueSnapshot(tree, "kaiwo-scheduler").UsageOf("q").Gpu);
     }
+
+    /// <summary>One node whose GPUs hold 31 running 0.25-GPU pods, packed: GPUs 0-6 full (q-0..q-27), GPU 7 three.</summary>
+    private void Quarters()
+    {
+        _state.UpsertNode(Mi300XSpx("gpu-node-01"));
+        for (var k = 0; k < 31; k++)
+        {
+            Assert.True(Run(Fraction($"q-{k}", "0.25") with { SchedulerName = "kaiwo-scheduler" }, "gpu-node-01").Succeeded);
+        }
+    }
+
+    [Fact]
+    public void RemovePod_FractionEndsOnADrainedGpu_TheReservationTakesItsShareAtOnce()
+    {
+        Quarters();
+        var big = Starving(Big(gpus: 2));
+        var drain = Assert.Single(Step().Reserved);
+        Assert.Equal([(0, 0), (7, 250)], drain.Allocation.Gpus.Select(g => (g.Index, g.ComputeMilli)));
+        var small = Fraction("small", "0.25") with { SchedulerName = "kaiwo-scheduler" };
+        _state.UpsertPod(small);
+
+        _state.RemovePod("uid-q-0");
+
+        Assert.Equal(FitOutcome.FullNow, Filter(small, "gpu-node-01").Outcome);
+        var step = Step();
+        Assert.Equal([(0, 250), (7, 250)], Assert.Single(step.Grown).Allocation.Gpus.Select(g => (g.Index, g.ComputeMilli)));
+        Assert.Equal(FitOutcome.FullNow, Filter(big, "gpu-node-01").Outcome);
+    }
+
+    [Fact]
+    public void RemovePod_FractionEndsOnAGpuNotDrained_OtherPodsMayTakeIt()
+    {
+        Quarters();
+        Starving(Big(gpus: 2));
+        Step();
+        var small = Fraction("small", "0.25") with { SchedulerName = "kaiwo-scheduler" };
+        _state.UpsertPod(small);
+
+        _state.RemovePod("uid-q-4");
+
+        var fit = Filter(small, "gpu-node-01");
+        Assert.True(fit.Fits, fit.Reason);
+        Assert.Equal(1, fit.Allocation!.Gpus.Single().Index);
+        Assert.False(Step().Changed);
+    }
 }
