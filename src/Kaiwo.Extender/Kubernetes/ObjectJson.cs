@@ -77,7 +77,7 @@ internal static class ObjectJson
                                 annotations = StringMap(m.Value, at);
                                 break;
                             case "creationTimestamp":
-                                created = Time(m.Value, at);
+                                created = TimeOrNull(m.Value);
                                 break;
                             case "deletionTimestamp":
                                 // Only whether it is set matters: the time itself is never parsed.
@@ -282,18 +282,13 @@ internal static class ObjectJson
         return text;
     }
 
-    /// <summary>An RFC 3339 time (<c>2026-12-02T05:49:15Z</c>), or null.</summary>
-    public static DateTimeOffset? Time(JsonElement value, string path)
-    {
-        if (value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        return value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var time)
-            ? time
-            : throw WrongType(path, "an RFC 3339 time such as \"2026-12-02T05:49:15Z\"", value);
-    }
+    /// <summary>
+    /// An RFC 3339 time (<c>2026-12-02T05:49:15Z</c>), or null when there is none or it is not one. Only a hint (how
+    /// long a pending pod has waited, which the extender otherwise counts from when it first saw the pod): a value the
+    /// API server would never write must not make the pod unplaceable.
+    /// </summary>
+    public static DateTimeOffset? TimeOrNull(JsonElement value) =>
+        value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var time) ? time : null;
 
     /// <summary>A 32-bit integer, or 0 for null.</summary>
     public static int Int32(JsonElement value, string path) => value.ValueKind switch

@@ -54,6 +54,31 @@ public sealed class SimulateCommandTests : IDisposable
     }
 
     [Fact]
+    public void Run_ReservationsBoth_RunsEachPolicyWithoutAndWithThemAndReportsTheHeldShare()
+    {
+        File.WriteAllText(PathOf("cluster.yaml"), Cluster);
+        Assert.Equal(0, Run("generate", "--out", PathOf("trace.yaml"), "--pods", "200", "--horizon", "2h", "--seed", "3").Code);
+
+        var (code, _, errors) = Run("--cluster-file", PathOf("cluster.yaml"), "--trace", PathOf("trace.yaml"), "--policy", "binpack", "--reservations", "both", "--report", PathOf("r.html"), "--json", PathOf("r.json"));
+
+        Assert.True(code == 0, errors);
+        using var json = JsonDocument.Parse(File.ReadAllText(PathOf("r.json")));
+        var policies = json.RootElement.GetProperty("policies").EnumerateArray().ToList();
+        Assert.Equal(["binpack", "binpack+reserve"], policies.Select(p => p.GetProperty("policy").GetString()));
+        Assert.Equal(0, policies[0].GetProperty("meanReservedPercent").GetDouble());
+        Assert.Contains("Mean held for starving pods", File.ReadAllText(PathOf("r.html")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_ReservationsNotOffOnOrBoth_ExitsTwoNamingTheOptionAndWhatIsAccepted()
+    {
+        var (code, _, errors) = Run("--cluster-file", PathOf("cluster.yaml"), "--trace", PathOf("trace.yaml"), "--reservations", "yes");
+
+        Assert.Equal(2, code);
+        Assert.Contains("--reservations: \"yes\" is not accepted; off, on or both", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_GenerateThenSimulateAllPolicies_WritesASelfContainedReportAndItsJson()
     {
         File.WriteAllText(PathOf("cluster.yaml"), Cluster);
