@@ -32,6 +32,9 @@ internal record struct WireCandidate(Range Name, Range Item, NodeCandidate Node)
 /// </remarks>
 internal sealed class WireArgs
 {
+    /// <summary>As deep as the complete reader parses (<see cref="ExtenderRequests"/>).</summary>
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
     [ThreadStatic]
     private static WireArgs? t_cached;
 
@@ -107,7 +110,7 @@ internal sealed class WireArgs
     private bool TryReadCore(ReadOnlyMemory<byte> body, ClusterState state)
     {
         var span = body.Span;
-        var reader = new Utf8JsonReader(span, new JsonReaderOptions { MaxDepth = 64 });
+        var reader = new Utf8JsonReader(span, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
             return false;
@@ -176,8 +179,10 @@ internal sealed class WireArgs
             return false;
         }
 
-        using var document = JsonDocument.Parse(body[podRange]);
-        var facts = ObjectJson.ReadPod(document.RootElement, "$.Pod");
+        // The pod is read where it lies, by the one pod mapper, once the rest of the body is known to be plain.
+        var podReader = new Utf8JsonReader(span[podRange], ReaderOptions);
+        podReader.Read();
+        var facts = ObjectJson.ReadPod(ref podReader, "$.Pod");
         if (facts.Name.Length == 0)
         {
             return false;

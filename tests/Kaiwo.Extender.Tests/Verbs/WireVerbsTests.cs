@@ -121,6 +121,28 @@ public sealed class WireVerbsTests
         Assert.Equal(0, answer.WrittenCount);
     }
 
+    [Theory]
+    [InlineData("""{"metadata":{"name":"p","labels":["a"]}}""", "$.Pod.metadata.labels: expected an object of strings, got an array")]
+    [InlineData("""{"metadata":{"name":"p","annotations":{"kaiwo.ai/gpu-fraction":{}}}}""", "$.Pod.metadata.annotations['kaiwo.ai/gpu-fraction']: expected a string, got an object")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"priority":"high"}}""", "$.Pod.spec.priority: expected a whole number from -2147483648 to 2147483647, got the string \"high\"")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"initContainers":[null,{"name":"i","resources":{"limits":{"cpu":true}}}]}}""", "$.Pod.spec.initContainers[1].resources.limits['cpu']: expected a quantity (a string such as \"500m\" or a number), got true")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","resources":7}]}}""", "$.Pod.spec.containers[0].resources: expected a ResourceRequirements object, got the number 7")]
+    [InlineData("""{"metadata":{"name":"p"},"status":{"phase":1}}""", "$.Pod.status.phase: expected a string, got the number 1")]
+    [InlineData("""{"metadata":{"namespace":"team-a"}}""", "$.Pod.metadata.name: is missing; the Pod to schedule needs a name")]
+    [InlineData("""[]""", "$.Pod: expected a Pod object, got an array")]
+    public void Filter_MalformedPod_WritesNothingAndNamesThePath(string pod, string problem)
+    {
+        var (verbs, state) = Build("names");
+        var gpu = state.Nodes().First(n => n.Usage.Inventory.HasGpus).Name;
+        var body = Encoding.UTF8.GetBytes($$$"""{"Pod":{{{pod}}},"NodeNames":["{{{gpu}}}"]}""");
+
+        var answer = new ArrayBufferWriter<byte>();
+        var error = verbs.Filter(body, answer);
+
+        Assert.Equal("request body is not a valid ExtenderArgs: " + problem, error);
+        Assert.Equal(0, answer.WrittenCount);
+    }
+
     private static int CountOf(string text, string part)
     {
         var count = 0;
