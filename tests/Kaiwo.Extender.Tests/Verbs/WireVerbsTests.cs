@@ -7,6 +7,7 @@ using Kaiwo.Extender.Standalone;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling;
+using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -141,6 +142,40 @@ public sealed class WireVerbsTests
 
         Assert.Equal("request body is not a valid ExtenderArgs: " + problem, error);
         Assert.Equal(0, answer.WrittenCount);
+    }
+
+    [Fact]
+    public void Answer_PlainAndOtherAsciiNames_AreTheBytesTheWriterWrites()
+    {
+        // A plain name is copied as it came; "+" and DEL are not plain and go through the writer, which escapes DEL.
+        string[] names = ["gpu-a.b_C9", "gpu+node", "gpu\u007fnode"];
+        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var state = new ClusterState();
+        foreach (var name in names)
+        {
+            state.UpsertNode(new NodeFacts { Name = name });
+        }
+
+        var verbs = new ExtenderVerbs(state, pipeline, new PendingPods(100), new InMemoryBinder(state, pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Options.Create(new ExtenderOptions()));
+        var body = Encoding.UTF8.GetBytes("{\"Pod\":{\"metadata\":{\"name\":\"p\"}},\"NodeNames\":[" + string.Join(",", names.Select(n => $"\"{n}\"")) + "]}");
+        var filter = new ArrayBufferWriter<byte>();
+        var prioritize = new ArrayBufferWriter<byte>();
+
+        Assert.Null(verbs.Filter(body, filter));
+        Assert.Null(verbs.Prioritize(body, prioritize));
+
+        Assert.Equal("""{"Nodes":null,"NodeNames":["gpu-a.b_C9","gpu+node","gpu\u007Fnode"],"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":""}""", Encoding.UTF8.GetString(filter.WrittenSpan));
+        Assert.Equal("""[{"Host":"gpu-a.b_C9","Score":10},{"Host":"gpu+node","Score":10},{"Host":"gpu\u007Fnode","Score":10}]""", Encoding.UTF8.GetString(prioritize.WrittenSpan));
+        var reader = WireArgs.Rent();
+        try
+        {
+            Assert.True(reader.TryRead(body, state));
+            Assert.Equal([true, false, false], reader.Candidates.ToArray().Select(c => c.NameIsPlain));
+        }
+        finally
+        {
+            reader.Release();
+        }
     }
 
     private static int CountOf(string text, string part)
