@@ -178,6 +178,28 @@ public sealed class WireVerbsTests
         }
     }
 
+    [Fact]
+    public void Filter_CallsInTurnOnOneThread_WriteEachAnswerWholeToItsOwnOutput()
+    {
+        // The answer writer is the thread's, moved from output to output: no call may write into another's.
+        var (verbs, _) = Build("names");
+        var filterBody = Fixtures.ReadPayload("names", Fixtures.PayloadFiles("names").First(f => Fixtures.VerbOf(f) == "filter"));
+        var prioritizeBody = Fixtures.ReadPayload("names", Fixtures.PayloadFiles("names").First(f => Fixtures.VerbOf(f) == "prioritize"));
+        var first = new ArrayBufferWriter<byte>();
+        var between = new ArrayBufferWriter<byte>();
+        var again = new ArrayBufferWriter<byte>();
+
+        Assert.Null(verbs.Filter(filterBody, first));
+        var firstAnswer = first.WrittenSpan.ToArray();
+        Assert.Null(verbs.Prioritize(prioritizeBody, between));
+        Assert.Null(verbs.Filter(filterBody, again));
+
+        Assert.Equal(firstAnswer, first.WrittenSpan.ToArray());
+        Assert.Equal(firstAnswer, again.WrittenSpan.ToArray());
+        using var prioritized = JsonDocument.Parse(between.WrittenMemory);
+        Assert.Equal(JsonValueKind.Array, prioritized.RootElement.ValueKind);
+    }
+
     private static int CountOf(string text, string part)
     {
         var count = 0;
