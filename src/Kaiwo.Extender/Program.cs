@@ -61,12 +61,18 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());
     builder.Services.AddHostedService<QueueStatusWriter>();
+    builder.Services.AddSingleton<IPodNudger, AnnotationNudger>();
 }
 else
 {
     builder.Services.AddSingleton<IPodBinder, InMemoryBinder>();
     builder.Services.AddHostedService<StandaloneCluster>();
+    builder.Services.AddSingleton<IPodNudger, NoNudger>();
 }
+
+// Reservations (gangs, starving pods): the steps hold the rules, the loop runs them after state changes.
+builder.Services.AddSingleton<ReservationLoop>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ReservationLoop>());
 
 builder.AddAdmissionWebhook();
 builder.AddListeners();

@@ -58,6 +58,9 @@ internal sealed class SchedulingOptions
     /// <summary>The scheduler name whose pending pods make up the queues' demand.</summary>
     public string SchedulerName { get; set; } = "kaiwo-scheduler";
 
+    /// <summary>How often the reservation loop looks whether the state moved (it reconciles only then, and at least once a second).</summary>
+    public TimeSpan ReservationInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     public PipelineOptions ToPipelineOptions() => new()
     {
         Requests = new RequestOptions { MinimumFractionMilli = (int)(MinimumGpuFraction * 1000) },
@@ -168,6 +171,11 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.MaxUtilizationAge <= TimeSpan.Zero)
         {
             problems.Add($"{SchedulingOptions.Section}:MaxUtilizationAge is {options.MaxUtilizationAge}; it must be positive");
+        }
+
+        if (options.ReservationInterval <= TimeSpan.Zero || options.ReservationInterval > TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"{SchedulingOptions.Section}:ReservationInterval is {options.ReservationInterval}; it must be more than 0 and at most 00:00:01");
         }
 
         // The checks (request, queue, fit) cannot be switched off or weighed: a setting that tries stops the start.

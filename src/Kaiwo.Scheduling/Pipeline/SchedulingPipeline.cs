@@ -2,6 +2,7 @@ using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.Scoring;
+using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
 
@@ -128,10 +129,14 @@ public sealed class SchedulingPipeline
         return [.. p.Select(x => x.Name), .. n.Select(x => x.Name), .. s.Select(x => x.Name)];
     }
 
-    /// <summary>Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues.</summary>
-    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null)
+    /// <summary>
+    /// Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues, and with the
+    /// reservation the state holds for the pod, if any (<see cref="ClusterState.TryGetReservation"/>).
+    /// </summary>
+    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null, Reservation? reservation = null)
     {
-        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues);
+        ArgumentNullException.ThrowIfNull(pod);
+        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues) { Reservation = reservation?.PodUid == pod.Uid ? reservation : null };
         foreach (var check in _podChecks)
         {
             if (check.Check(context) is { } refusal)
@@ -150,6 +155,18 @@ public sealed class SchedulingPipeline
         if (pod.Refusal is { } refusal)
         {
             return refusal;
+        }
+
+        if (pod.Context.Reservation is { } reserved)
+        {
+            if (reserved.Node == node.Name)
+            {
+                node = WithoutOwnReservation(node, reserved);
+            }
+            else if (reserved.Kind == ReservationKind.Gang)
+            {
+                return GangSlotElsewhere(pod.Context.Pod, reserved);
+            }
         }
 
         var result = FitResult.NoGpuNeeded;
@@ -183,6 +200,18 @@ public sealed class SchedulingPipeline
             return FitVerdict.Of(refusal);
         }
 
+        if (pod.Context.Reservation is { } reserved)
+        {
+            if (reserved.Node == node.Name)
+            {
+                node = WithoutOwnReservation(node, reserved);
+            }
+            else if (reserved.Kind == ReservationKind.Gang)
+            {
+                return GangSlotElsewhereVerdict;
+            }
+        }
+
         var result = FitVerdict.NoGpuNeeded;
         foreach (var check in _nodeChecks)
         {
@@ -199,6 +228,19 @@ public sealed class SchedulingPipeline
         }
 
         return result;
+    }
+
+    private static readonly FitVerdict GangSlotElsewhereVerdict = new(FitOutcome.FullNow, "gang-slot");
+
+    /// <summary>A gang member may go only to the node of its planned slot: its devices are held there and nowhere else.</summary>
+    private static FitResult GangSlotElsewhere(PodFacts pod, Reservation reserved) =>
+        FitResult.Full(GangSlotElsewhereVerdict.Code, $"pod {pod.Key} holds the slot of gang {reserved.Owner} on node {reserved.Node}");
+
+    /// <summary>The node as its reserved pod sees it: the devices held for the pod are free for it.</summary>
+    private static NodeCandidate WithoutOwnReservation(NodeCandidate node, Reservation reserved)
+    {
+        var usage = node.Usage.Without(reserved.HoldKey);
+        return ReferenceEquals(usage, node.Usage) ? node : node with { Usage = usage };
     }
 
     /// <summary>The weighted score, 0..10, of a node that fits; 0 for one that does not.</summary>

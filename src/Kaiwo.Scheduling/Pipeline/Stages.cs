@@ -3,6 +3,7 @@ using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
 
@@ -10,7 +11,11 @@ namespace Kaiwo.Scheduling.Pipeline;
 /// One pod's view through the pipeline: the pod, its parsed ask, the time the caller decided with, and the queues'
 /// state (null when the cluster has no queues).
 /// </summary>
-public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null);
+public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null)
+{
+    /// <summary>The devices the state holds for the pod before it binds (a gang slot, a starving pod's), if any.</summary>
+    public Reservation? Reservation { get; init; }
+}
 
 /// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
 public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
