@@ -76,6 +76,12 @@ public sealed class StarvationReconciler(StarvationOptions options)
             Forget(state, now);
             var pods = Starving(state, pipeline, queues(), now);
             var reservations = state.Reservations();
+            if (pods.Count == 0 && !reservations.Any(r => r.Kind == ReservationKind.Starving))
+            {
+                // The usual pass: nobody starves. The nodes are not even copied.
+                return StarvationStep.Nothing;
+            }
+
             var plan = StarvationPlanner.Plan(pods, state.Nodes(), reservations, _closed, Options, now);
 
             var released = new List<Reservation>();
