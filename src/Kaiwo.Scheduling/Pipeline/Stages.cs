@@ -1,5 +1,6 @@
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
@@ -10,7 +11,11 @@ namespace Kaiwo.Scheduling.Pipeline;
 /// One pod's view through the pipeline: the pod, its parsed ask, the time the caller decided with, and the queues'
 /// state (null when the cluster has no queues).
 /// </summary>
-public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null);
+public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null)
+{
+    /// <summary>The pod's gang as the caller read it (null: no gang, or the gang's rules are the caller's).</summary>
+    public GangView? Gang { get; init; }
+}
 
 /// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
 public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)

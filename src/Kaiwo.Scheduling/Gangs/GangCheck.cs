@@ -1,0 +1,53 @@
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+
+namespace Kaiwo.Scheduling.Gangs;
+
+/// <summary>
+/// All or nothing: a gang member is placed only through its gang's plan. Until the gang's minimum members exist,
+/// and while its plan does not fit, every member is full now with the reason; members that disagree (size,
+/// scheduler) or declare a size that cannot be read fit nowhere. A member that holds its reserved slot passes (the
+/// slot's node is the only one it fits, which the fit judges), and so does a member of a gang that has started.
+/// Reads the gang view the caller supplies (<see cref="PodContext.Gang"/>); never looks at other pods itself.
+/// </summary>
+public sealed class GangCheck : IPodCheck
+{
+    public string Name => "gang";
+
+    public FitResult? Check(PodContext pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (PodGroup.Read(pod.Pod) is not { } group)
+        {
+            return null;
+        }
+
+        if (group.Error is { } error)
+        {
+            return FitResult.Never("gang-invalid", $"gang {group.Key} cannot be placed: {error}");
+        }
+
+        if (pod.Gang is not { } gang)
+        {
+            // Judged alone (a preemption's re-fit, a plan of the gang): the gang's rules are the caller's.
+            return null;
+        }
+
+        if (gang.Disagreement is { } disagreement)
+        {
+            return FitResult.Never("gang-invalid", disagreement);
+        }
+
+        if (gang.Reserved.Contains(pod.Pod.Uid) || gang.Started)
+        {
+            return null;
+        }
+
+        if (!gang.Complete)
+        {
+            return FitResult.Full("gang-waiting", $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members");
+        }
+
+        return gang.PlanRefusal ?? FitResult.Full("gang-unplanned", $"gang {gang.Key} has {gang.Present} of {gang.MinMembers} members and waits for its plan");
+    }
+}

@@ -1,0 +1,194 @@
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Queues;
+using Kaiwo.Scheduling.Requests;
+
+namespace Kaiwo.Scheduling.Gangs;
+
+/// <summary>One member's planned place: its node and the devices it is to hold there.</summary>
+public sealed record GangSlot(PodFacts Pod, string Node, PodAllocation Allocation);
+
+/// <summary>
+/// A gang's plan on the state of one moment: every unbound member's slot, or the refusal with how many of them could
+/// be placed now. Members that ask for no GPU get no slot (they need no device) but count as placed.
+/// </summary>
+public sealed record GangPlan(string GangKey, IReadOnlyList<GangSlot> Slots, FitResult? Refusal, int Planned, int Placeable)
+{
+    public bool Fits => Refusal is null;
+}
+
+/// <summary>
+/// Plans a whole gang at once, pure: on copies of the nodes' usage, each member is fitted by the pipeline's own
+/// request and node checks (as a single pod would be) and its devices are taken in the copy before the next member
+/// is fitted. Bigger asks go first; each member goes to a node the plan already uses when one fits (the one whose
+/// placement spans the fewest NUMA domains, then the earliest opened), and only otherwise opens the node with the most
+/// free GPU capacity (ties by name), so the gang lands on as few nodes and NUMA domains as it can. The members'
+/// total is then admitted by their queue as one ask (all members must be in the same queue).
+/// </summary>
+public static class GangPlanner
+{
+    public static GangPlan Plan(GangView gang, IReadOnlyList<NodeCandidate> nodes, SchedulingPipeline pipeline, QueueSnapshot? queues, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(gang);
+        ArgumentNullException.ThrowIfNull(nodes);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        if (gang.Disagreement is { } disagreement)
+        {
+            return Refused(gang, FitResult.Never("gang-invalid", disagreement), 0, 0);
+        }
+
+        var waiting = gang.Members.Where(m => m.Counts && !m.IsBound).ToList();
+        if (gang.Present < gang.MinMembers)
+        {
+            return Refused(gang, FitResult.Full("gang-waiting", $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members"), waiting.Count, 0);
+        }
+
+        // The pod checks alone (request; the gang's own rule is this plan, its queue is asked once below).
+        var evaluations = new List<PodEvaluation>(waiting.Count);
+        foreach (var member in waiting)
+        {
+            var evaluation = pipeline.EvaluatePod(member.Pod, now);
+            if (evaluation.Unresolvable is { } reason)
+            {
+                return Refused(gang, FitResult.Never("gang-invalid", $"gang {gang.Key} cannot be placed: pod {member.Pod.Key}: {reason}"), waiting.Count, 0);
+            }
+
+            evaluations.Add(evaluation with { Refusal = null });
+        }
+
+        var asks = evaluations
+            .Select(e => (Evaluation: e, Ask: PodResources.Request(e.Context.Pod, e.Context.Request)))
+            .OrderByDescending(a => a.Ask.Gpu)
+            .ThenBy(a => a.Evaluation.Context.Pod.Key, StringComparer.Ordinal)
+            .ToList();
+        var total = asks.Aggregate(ResourceVector.Zero, (sum, a) => sum + a.Ask);
+
+        if (queues is not null && QueueRefusal(gang, queues, waiting.Count, total) is { } queueRefusal)
+        {
+            return Refused(gang, queueRefusal, waiting.Count, 0);
+        }
+
+        var (slots, placeable) = Place(asks.Select(a => a.Evaluation), nodes, pipeline);
+        if (placeable < asks.Count)
+        {
+            var bound = gang.Bound > 0 ? $" ({gang.Bound} more are bound)" : string.Empty;
+            return Refused(
+                gang,
+                FitResult.Full("gang-no-room", $"gang {gang.Key} needs {Share.Format(total.Gpu)} GPUs in {asks.Count} pods{bound}; {placeable} pods can be placed now"),
+                asks.Count,
+                placeable);
+        }
+
+        return new GangPlan(gang.Key, slots, null, asks.Count, placeable);
+    }
+
+    private static GangPlan Refused(GangView gang, FitResult refusal, int planned, int placeable) => new(gang.Key, [], refusal, planned, placeable);
+
+    /// <summary>The members' total as one ask of their one leaf queue; members of different queues are refused.</summary>
+    private static FitResult? QueueRefusal(GangView gang, QueueSnapshot queues, int waiting, ResourceVector total)
+    {
+        string? leaf = null;
+        GangMember? first = null;
+        foreach (var member in gang.Members.Where(m => m.Counts))
+        {
+            var label = member.Pod.Labels.GetValueOrDefault(WellKnown.QueueLabel);
+            var (queue, refusal) = queues.Tree.LeafFor(label);
+            if (refusal is not null)
+            {
+                return FitResult.Never("queue-invalid", $"gang {gang.Key} cannot be placed: pod {member.Pod.Key}: {refusal}");
+            }
+
+            if (leaf is null)
+            {
+                (leaf, first) = (queue, member);
+            }
+            else if (queue != leaf)
+            {
+                return FitResult.Never("gang-invalid", $"gang {gang.Key} cannot be placed: its members are in different queues: pod {first!.Pod.Key} in \"{leaf}\", pod {member.Pod.Key} in \"{queue}\"");
+            }
+        }
+
+        if (leaf is null || waiting == 0)
+        {
+            return null;
+        }
+
+        return QueueAdmission.Check(queues, leaf, total) is { } queueRefusal
+            ? queueRefusal with { Reason = $"gang {gang.Key} ({waiting} pods, {Share.Format(total.Gpu)} GPUs as one ask): {queueRefusal.Reason}" }
+            : null;
+    }
+
+    /// <summary>
+    /// Fits the members in the order given on copies of the nodes' usage. Keeps going past a member that fits
+    /// nowhere, so that the refusal can say how many could be placed.
+    /// </summary>
+    private static (IReadOnlyList<GangSlot> Slots, int Placeable) Place(IEnumerable<PodEvaluation> members, IReadOnlyList<NodeCandidate> nodes, SchedulingPipeline pipeline)
+    {
+        var byFree = nodes
+            .OrderByDescending(n => (n.Usage.Gpus.Count * 1000L) - n.Usage.UsedMilliTotal)
+            .ThenBy(n => n.Name, StringComparer.Ordinal)
+            .ToList();
+        var opened = new List<NodeCandidate>();
+        var openedNames = new HashSet<string>(StringComparer.Ordinal);
+        var slots = new List<GangSlot>();
+        var placeable = 0;
+        foreach (var member in members)
+        {
+            if (!member.Context.Request.WantsGpu)
+            {
+                placeable++;
+                continue;
+            }
+
+            var (index, fit) = BestOpened(member, opened, pipeline);
+            if (fit is null)
+            {
+                foreach (var node in byFree)
+                {
+                    if (!openedNames.Contains(node.Name) && pipeline.Verdict(member, node).Fits
+                        && pipeline.EvaluateNode(member, node) is { Fits: true, Allocation: not null } found)
+                    {
+                        opened.Add(node);
+                        openedNames.Add(node.Name);
+                        (index, fit) = (opened.Count - 1, found);
+                        break;
+                    }
+                }
+            }
+
+            if (fit?.Allocation is not { } allocation)
+            {
+                continue;
+            }
+
+            var pod = member.Context.Pod;
+            var target = opened[index];
+            opened[index] = target with { Usage = target.Usage.With(new PodHold("gang-plan:" + pod.Uid, pod.Key, allocation)) };
+            slots.Add(new GangSlot(pod, target.Name, allocation));
+            placeable++;
+        }
+
+        return (slots, placeable);
+    }
+
+    /// <summary>Among the nodes the plan uses, the placement that spans the fewest NUMA domains; the earliest opened on a tie.</summary>
+    private static (int Index, FitResult? Fit) BestOpened(PodEvaluation member, List<NodeCandidate> opened, SchedulingPipeline pipeline)
+    {
+        (int Index, FitResult? Fit) best = (-1, null);
+        for (var i = 0; i < opened.Count; i++)
+        {
+            if (!pipeline.Verdict(member, opened[i]).Fits || pipeline.EvaluateNode(member, opened[i]) is not { Fits: true, Allocation: not null } fit)
+            {
+                continue;
+            }
+
+            if (best.Fit is null || (fit.Quality?.NumaNodes ?? 0) < (best.Fit.Quality?.NumaNodes ?? 0))
+            {
+                best = (i, fit);
+            }
+        }
+
+        return best;
+    }
+}
