@@ -144,7 +144,7 @@ internal sealed partial class ExtenderVerbs(
             return result;
         }
 
-        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current());
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current(), ReservationOf(args.Pod));
         foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();
@@ -165,8 +165,10 @@ internal sealed partial class ExtenderVerbs(
     private PodEvaluation Prepare(PodFacts pod)
     {
         Remember(pod);
-        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current());
+        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current(), ReservationOf(pod));
     }
+
+    private Reservation? ReservationOf(PodFacts pod) => state.TryGetReservation(pod.Uid, out var reservation) ? reservation : null;
 
     private (PodEvaluation Evaluation, List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> Candidates) Prepare(ExtenderArgs args)
     {

@@ -23,14 +23,16 @@ internal static class Reservations
         DateTimeOffset now,
         DateTimeOffset? assumedUntil)
     {
+        // With the devices the state holds for the pod, if any: its bind takes them.
+        var reservation = state.TryGetReservation(pod.Uid, out var held) ? held : null;
         if (queues is null)
         {
-            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now), nodeName, assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, reservation: reservation), nodeName, assumedUntil);
         }
 
         lock (queues.AdmissionGate)
         {
-            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, queues.Current()), nodeName, assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, queues.Current(), reservation), nodeName, assumedUntil);
         }
     }
 

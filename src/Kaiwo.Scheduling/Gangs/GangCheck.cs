@@ -1,5 +1,6 @@
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Gangs;
 
@@ -7,7 +8,8 @@ namespace Kaiwo.Scheduling.Gangs;
 /// All or nothing: a gang member is placed only through its gang's plan. Until the gang's minimum members exist,
 /// and while its plan does not fit, every member is full now with the reason; members that disagree (size,
 /// scheduler) or declare a size that cannot be read fit nowhere. A member that holds its reserved slot passes (the
-/// slot's node is the only one it fits, which the fit judges), and so does a member of a gang that has started.
+/// slot's node is the only one it fits, which the fit judges), so does a member of a gang that has started, and so does
+/// a member that asks for no GPU once every member exists.
 /// Reads the gang view the caller supplies (<see cref="PodContext.Gang"/>); never looks at other pods itself.
 /// </summary>
 public sealed class GangCheck : IPodCheck
@@ -38,7 +40,7 @@ public sealed class GangCheck : IPodCheck
             return FitResult.Never("gang-invalid", disagreement);
         }
 
-        if (gang.Reserved.Contains(pod.Pod.Uid) || gang.Started)
+        if (pod.Reservation is { Kind: ReservationKind.Gang } || gang.Started)
         {
             return null;
         }
@@ -46,6 +48,12 @@ public sealed class GangCheck : IPodCheck
         if (!gang.Complete)
         {
             return FitResult.Full("gang-waiting", $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members");
+        }
+
+        if (!pod.Request.WantsGpu)
+        {
+            // A member that needs no device (a launcher) holds nothing the others wait for: it goes once all exist.
+            return null;
         }
 
         return gang.PlanRefusal ?? FitResult.Full("gang-unplanned", $"gang {gang.Key} has {gang.Present} of {gang.MinMembers} members and waits for its plan");

@@ -10,8 +10,8 @@ namespace Kaiwo.Scheduling.Gangs;
 public sealed record GangSlot(PodFacts Pod, string Node, PodAllocation Allocation);
 
 /// <summary>
-/// A gang's plan on the state of one moment: every unbound member's slot, or the refusal with how many of them could
-/// be placed now. Members that ask for no GPU get no slot (they need no device) but count as placed.
+/// A gang's plan on the state of one moment: the unbound members' slots, or the refusal with how many of them could
+/// be placed now. Members that ask for no GPU get no slot (they need no device) but count as placeable.
 /// </summary>
 public sealed record GangPlan(string GangKey, IReadOnlyList<GangSlot> Slots, FitResult? Refusal, int Planned, int Placeable)
 {
@@ -24,7 +24,8 @@ public sealed record GangPlan(string GangKey, IReadOnlyList<GangSlot> Slots, Fit
 /// is fitted. Bigger asks go first; each member goes to a node the plan already uses when one fits (the one whose
 /// placement spans the fewest NUMA domains, then the earliest opened), and only otherwise opens the node with the most
 /// free GPU capacity (ties by name), so the gang lands on as few nodes and NUMA domains as it can. The members'
-/// total is then admitted by their queue as one ask (all members must be in the same queue).
+/// total is admitted by their queue as one ask first (all members must be in the same queue). The plan fits when every
+/// waiting member has a place, or at least enough of them to make up the gang's minimum with those already bound.
 /// </summary>
 public static class GangPlanner
 {
@@ -69,13 +70,17 @@ public static class GangPlanner
             return Refused(gang, queueRefusal, waiting.Count, 0);
         }
 
+        // Every waiting member is planned; when some do not fit, the gang still starts if those that do make up its
+        // minimum with the bound ones (a member beyond the minimum is not worth keeping the rest waiting).
         var (slots, placeable) = Place(asks.Select(a => a.Evaluation), nodes, pipeline);
-        if (placeable < asks.Count)
+        var needed = Math.Max(0, gang.MinMembers - gang.Bound);
+        if (placeable < asks.Count && placeable < needed)
         {
             var bound = gang.Bound > 0 ? $" ({gang.Bound} more are bound)" : string.Empty;
+            var least = needed < asks.Count ? $", at least {needed} to start" : string.Empty;
             return Refused(
                 gang,
-                FitResult.Full("gang-no-room", $"gang {gang.Key} needs {Share.Format(total.Gpu)} GPUs in {asks.Count} pods{bound}; {placeable} pods can be placed now"),
+                FitResult.Full("gang-no-room", $"gang {gang.Key} needs {Share.Format(total.Gpu)} GPUs in {asks.Count} pods{bound}{least}; {placeable} pods can be placed now"),
                 asks.Count,
                 placeable);
         }

@@ -5,7 +5,8 @@ namespace Kaiwo.Scheduling.Pipeline;
 
 /// <summary>
 /// Queue admission: the pod's queue must be a usable leaf, no level may go over a limit, and above quota the pod
-/// must stay within fair share or take only idle capacity. Passes everything when the cluster has no queues.
+/// must stay within fair share or take only idle capacity. Passes everything when the cluster has no queues, and a pod
+/// that holds a reservation.
 /// </summary>
 public sealed class QueueCheck : IPodCheck
 {
@@ -14,7 +15,9 @@ public sealed class QueueCheck : IPodCheck
     public FitResult? Check(PodContext pod)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        if (pod.Queues is not { } queues)
+        // A pod holding a reservation was admitted by its queue when the reservation was made, and what it holds
+        // already counts in the queue's usage: judging its ask again would count it twice.
+        if (pod.Queues is not { } queues || pod.Reservation is not null)
         {
             return null;
         }

@@ -3,6 +3,7 @@ using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.Scoring;
+using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
 
@@ -130,12 +131,18 @@ public sealed class SchedulingPipeline
     }
 
     /// <summary>
-    /// Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues and the
+    /// Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues, with the
+    /// reservation the state holds for the pod, if any (<see cref="ClusterState.TryGetReservation"/>), and with the
     /// pod's gang when it has one (<see cref="GangView"/>, read by the caller from the state).
     /// </summary>
-    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null, GangView? gang = null)
+    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null, Reservation? reservation = null, GangView? gang = null)
     {
-        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues) { Gang = gang };
+        ArgumentNullException.ThrowIfNull(pod);
+        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues)
+        {
+            Reservation = reservation?.PodUid == pod.Uid ? reservation : null,
+            Gang = gang,
+        };
         foreach (var check in _podChecks)
         {
             if (check.Check(context) is { } refusal)
@@ -154,6 +161,18 @@ public sealed class SchedulingPipeline
         if (pod.Refusal is { } refusal)
         {
             return refusal;
+        }
+
+        if (pod.Context.Reservation is { } reserved)
+        {
+            if (reserved.Node == node.Name)
+            {
+                node = WithoutOwnReservation(node, reserved);
+            }
+            else if (reserved.Kind == ReservationKind.Gang)
+            {
+                return GangSlotElsewhere(pod.Context.Pod, reserved);
+            }
         }
 
         var result = FitResult.NoGpuNeeded;
@@ -187,6 +206,18 @@ public sealed class SchedulingPipeline
             return FitVerdict.Of(refusal);
         }
 
+        if (pod.Context.Reservation is { } reserved)
+        {
+            if (reserved.Node == node.Name)
+            {
+                node = WithoutOwnReservation(node, reserved);
+            }
+            else if (reserved.Kind == ReservationKind.Gang)
+            {
+                return GangSlotElsewhereVerdict;
+            }
+        }
+
         var result = FitVerdict.NoGpuNeeded;
         foreach (var check in _nodeChecks)
         {
@@ -203,6 +234,19 @@ public sealed class SchedulingPipeline
         }
 
         return result;
+    }
+
+    private static readonly FitVerdict GangSlotElsewhereVerdict = new(FitOutcome.FullNow, "gang-slot");
+
+    /// <summary>A gang member may go only to the node of its planned slot: its devices are held there and nowhere else.</summary>
+    private static FitResult GangSlotElsewhere(PodFacts pod, Reservation reserved) =>
+        FitResult.Full(GangSlotElsewhereVerdict.Code, $"pod {pod.Key} holds the slot of gang {reserved.Owner} on node {reserved.Node}");
+
+    /// <summary>The node as its reserved pod sees it: the devices held for the pod are free for it.</summary>
+    private static NodeCandidate WithoutOwnReservation(NodeCandidate node, Reservation reserved)
+    {
+        var usage = node.Usage.Without(reserved.HoldKey);
+        return ReferenceEquals(usage, node.Usage) ? node : node with { Usage = usage };
     }
 
     /// <summary>The weighted score, 0..10, of a node that fits; 0 for one that does not.</summary>

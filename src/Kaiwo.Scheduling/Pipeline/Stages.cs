@@ -4,6 +4,7 @@ using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
 
@@ -15,6 +16,9 @@ public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset
 {
     /// <summary>The pod's gang as the caller read it (null: no gang, or the gang's rules are the caller's).</summary>
     public GangView? Gang { get; init; }
+
+    /// <summary>The devices the state holds for the pod before it binds (a gang slot, a starving pod's), if any.</summary>
+    public Reservation? Reservation { get; init; }
 }
 
 /// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>

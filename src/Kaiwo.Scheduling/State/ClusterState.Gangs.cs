@@ -24,7 +24,7 @@ public sealed partial class ClusterState
 
     /// <summary>
     /// The gang's members as the state holds them now, sorted by pod key: every known pod with this gang key that has
-    /// not terminated, with its group reading, binding and hold. Empty when the gang has no member.
+    /// not terminated, with its group reading, binding and hold or reservation. Empty when the gang has no member.
     /// </summary>
     public IReadOnlyList<GangMember> GangMembers(string gangKey)
     {
@@ -56,7 +56,7 @@ public sealed partial class ClusterState
                 }
 
                 var bound = entry.BoundNode ?? entry.Pod.NodeName;
-                result.Add(new GangMember(entry.Pod, PodGroup.Read(entry.Pod)!, bound, bound is null ? null : entry.Hold?.Allocation, entry.AssumedUntil is not null));
+                result.Add(new GangMember(entry.Pod, PodGroup.Read(entry.Pod)!, bound, bound is null ? null : entry.Hold?.Allocation, entry.AssumedUntil is not null, entry.Reservation));
             }
         }
 

@@ -51,6 +51,11 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
 
     private ConcurrentDictionary<string, NodeEntry> NodesTable => _nodesByName.Dictionary;
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
+
+    // Reservations by pod uid: a copy of each pod entry's own, written under the pod's lock, read by every filter
+    // without one. Holds are made one at a time (the gate), so that two plans never interleave their slots.
+    private readonly ConcurrentDictionary<string, Reservation> _reservations = new(StringComparer.Ordinal);
+    private readonly Lock _reservationGate = new();
     private long _version;
     private long _queueVersion;
     private readonly Lock _accountsGate = new();
@@ -156,6 +161,13 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
         }
 
         Interlocked.Increment(ref _version);
+        foreach (var reservation in _reservations.Values)
+        {
+            if (reservation.Node == name)
+            {
+                ReleaseReservation(reservation.PodUid);
+            }
+        }
     }
 
     /// <summary>
@@ -225,6 +237,13 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             entry.Pod = pod;
             IndexGang(entry);
             entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
+            if (pod.IsTerminated || pod.IsDeleting || pod.NodeName is not null)
+            {
+                // A reservation is for a pod still to be placed: one that ended, goes, or is bound (by our bind, which
+                // turned it into the pod's hold already, or by anyone else) holds it no longer.
+                DropReservation(entry);
+            }
+
             if (pod.IsTerminated)
             {
                 entry.AssumedUntil = null;
@@ -363,6 +382,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             {
                 entry.Removed = true;
                 UnindexGang(entry);
+                DropReservation(entry);
                 SetHold(entry, null, null);
             }
         }
@@ -437,9 +457,13 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
                 return new ReserveResult(ReserveStatus.UnknownNode, $"node {nodeName} is not known to the extender", null);
             }
 
+            ReserveResult reserved;
             lock (node.Gate)
             {
-                var result = fit(node.Current);
+                // A pod that holds a reservation here is judged with its reserved devices free: they are its own.
+                var reservedHere = entry.Reservation is { } own && own.Node == nodeName ? own : null;
+                var usage = reservedHere is null ? node.Usage : node.Usage.Without(reservedHere.HoldKey);
+                var result = fit(reservedHere is null ? node.Current : node.Current with { Usage = usage });
                 if (!result.Fits)
                 {
                     return new ReserveResult(ReserveStatus.DoesNotFit, $"pod {pod.Key} no longer fits {nodeName}: {result.Reason}", null);
@@ -451,18 +475,257 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
                 entry.HoldSeen = false;
+                if (reservedHere is not null)
+                {
+                    // The reservation becomes the pod's hold in the same step: no one can take the devices in between.
+                    entry.Reservation = null;
+                    _reservations.TryRemove(new KeyValuePair<string, Reservation>(pod.Uid, reservedHere));
+                }
+
                 if (result.Allocation is { } allocation)
                 {
                     var hold = new PodHold(pod.Uid, pod.Key, allocation);
                     entry.Hold = hold;
-                    node.Usage = node.Usage.With(hold);
+                    usage = usage.With(hold);
                 }
 
-                RefreshAccount(entry);
-                Interlocked.Increment(ref _version);
-                return new ReserveResult(ReserveStatus.Reserved, result.Reason, result.Allocation);
+                node.Usage = usage;
+                reserved = new ReserveResult(ReserveStatus.Reserved, result.Reason, result.Allocation);
+            }
+
+            // Bound elsewhere than its reservation (a starving pod that fit somewhere first): the reservation goes.
+            DropReservation(entry);
+            RefreshAccount(entry);
+            Interlocked.Increment(ref _version);
+            return reserved;
+        }
+    }
+
+    /// <summary>
+    /// Holds devices for pods not bound yet, all of <paramref name="slots"/> or none. Each slot's pod must be known
+    /// and pending (not bound, assumed, terminated or being deleted), its node known, and its devices free on the
+    /// node's current usage (adding them puts no GPU in conflict). A pod that holds a reservation already has it
+    /// replaced by its slot here. Holds are made one at a time, so two plans never interleave.
+    /// </summary>
+    public ReservationOutcome Hold(IReadOnlyList<Reservation> slots)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        lock (_reservationGate)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var slot in slots)
+            {
+                if (!seen.Add(slot.PodUid))
+                {
+                    return ReservationOutcome.Refused($"pod {slot.PodKey} has two slots; a pod holds one reservation");
+                }
+            }
+
+            // Applied one slot at a time under its pod's and node's locks; a slot that no longer fits (the state moved
+            // since the plan was made) undoes the ones before it.
+            var applied = new List<(PodEntry Entry, Reservation? Previous)>(slots.Count);
+            foreach (var slot in slots)
+            {
+                var (refusal, entry, previous) = Apply(slot);
+                if (refusal is not null)
+                {
+                    for (var i = applied.Count - 1; i >= 0; i--)
+                    {
+                        Restore(applied[i].Entry, applied[i].Previous);
+                    }
+
+                    return ReservationOutcome.Refused(refusal);
+                }
+
+                applied.Add((entry!, previous));
+            }
+
+            return ReservationOutcome.Success;
+        }
+    }
+
+    /// <summary>
+    /// Gives one slot's pod its reservation: no refusal, the pod's entry and the reservation the slot replaced; or why
+    /// not, and nothing changed.
+    /// </summary>
+    private (string? Refusal, PodEntry? Entry, Reservation? Previous) Apply(Reservation slot)
+    {
+        if (!_pods.TryGetValue(slot.PodUid, out var entry))
+        {
+            return ($"pod {slot.PodKey} is not known to the extender", null, null);
+        }
+
+        lock (entry.Gate)
+        {
+            var pod = entry.Pod;
+            if (entry.Removed || entry.BoundNode is not null || entry.AssumedUntil is not null || pod.NodeName is not null || pod.IsTerminated || pod.IsDeleting)
+            {
+                return ($"pod {slot.PodKey} is not pending: a reservation is only for a pod still to be placed", null, null);
+            }
+
+            if (!NodesTable.TryGetValue(slot.Node, out var node))
+            {
+                return ($"node {slot.Node} is not known to the extender", null, null);
+            }
+
+            var previous = entry.Reservation;
+            lock (node.Gate)
+            {
+                var usage = previous is not null && previous.Node == slot.Node ? node.Usage.Without(previous.HoldKey) : node.Usage;
+                if (WithFree(usage, slot.Hold) is not { } after)
+                {
+                    return ($"the devices of pod {slot.PodKey}'s slot on node {slot.Node} are no longer free", null, null);
+                }
+
+                node.Usage = after;
+            }
+
+            if (previous is not null && previous.Node != slot.Node && NodesTable.TryGetValue(previous.Node, out var old))
+            {
+                lock (old.Gate)
+                {
+                    old.Usage = old.Usage.Without(previous.HoldKey);
+                }
+            }
+
+            entry.Reservation = slot;
+            _reservations[slot.PodUid] = slot;
+            Interlocked.Increment(ref _version);
+            RefreshAccount(entry);
+            return (null, entry, previous);
+        }
+    }
+
+    /// <summary>Undoes an applied slot: the pod gets back the reservation it had before (if its devices are still free) or none.</summary>
+    private void Restore(PodEntry entry, Reservation? previous)
+    {
+        lock (entry.Gate)
+        {
+            DropReservation(entry);
+            if (previous is null || !NodesTable.TryGetValue(previous.Node, out var node))
+            {
+                return;
+            }
+
+            lock (node.Gate)
+            {
+                if (WithFree(node.Usage, previous.Hold) is not { } after)
+                {
+                    return;
+                }
+
+                node.Usage = after;
+            }
+
+            entry.Reservation = previous;
+            _reservations[previous.PodUid] = previous;
+            RefreshAccount(entry);
+        }
+    }
+
+    /// <summary>The usage with the hold added, or null when the hold's devices are not free (a GPU would be in conflict).</summary>
+    private static NodeUsage? WithFree(NodeUsage usage, PodHold hold)
+    {
+        var after = usage.With(hold);
+        foreach (var grant in hold.Allocation.Gpus)
+        {
+            var position = -1;
+            for (var i = 0; i < usage.Inventory.Gpus.Count; i++)
+            {
+                if (usage.Inventory.Gpus[i].Index == grant.Index)
+                {
+                    position = i;
+                    break;
+                }
+            }
+
+            if (position < 0 || after.IsConflicted(position))
+            {
+                return null;
             }
         }
+
+        return after;
+    }
+
+    /// <summary>The pod's reservation, if it holds one: a dictionary read, for every filter.</summary>
+    public bool TryGetReservation(string podUid, out Reservation? reservation) => _reservations.TryGetValue(podUid, out reservation);
+
+    /// <summary>Every reservation, sorted by node and pod key.</summary>
+    public IReadOnlyList<Reservation> Reservations() =>
+        [.. _reservations.Values.OrderBy(r => r.Node, StringComparer.Ordinal).ThenBy(r => r.PodKey, StringComparer.Ordinal)];
+
+    /// <summary>Releases the pod's reservation; false when it held none.</summary>
+    public bool ReleaseReservation(string podUid)
+    {
+        if (!_pods.TryGetValue(podUid, out var entry))
+        {
+            return _reservations.TryRemove(podUid, out _);
+        }
+
+        lock (entry.Gate)
+        {
+            return DropReservation(entry);
+        }
+    }
+
+    /// <summary>Releases every reservation of an owner (a gang's key, or a starving pod's) and returns them.</summary>
+    public IReadOnlyList<Reservation> ReleaseReservationsOf(string owner)
+    {
+        var released = new List<Reservation>();
+        foreach (var reservation in _reservations.Values)
+        {
+            if (reservation.Owner == owner && ReleaseReservation(reservation.PodUid))
+            {
+                released.Add(reservation);
+            }
+        }
+
+        return released;
+    }
+
+    /// <summary>Releases the reservations whose expiry is at or before <paramref name="now"/> and returns them.</summary>
+    public IReadOnlyList<Reservation> ExpireReservations(DateTimeOffset now)
+    {
+        var expired = new List<Reservation>();
+        foreach (var reservation in _reservations.Values)
+        {
+            if (reservation.Expires <= now && _pods.TryGetValue(reservation.PodUid, out var entry))
+            {
+                lock (entry.Gate)
+                {
+                    if (entry.Reservation is { } current && current.Expires <= now && DropReservation(entry))
+                    {
+                        expired.Add(current);
+                    }
+                }
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>Takes the pod's reservation off its node; under the pod's lock. False when it held none.</summary>
+    private bool DropReservation(PodEntry entry)
+    {
+        if (entry.Reservation is not { } reservation)
+        {
+            return false;
+        }
+
+        entry.Reservation = null;
+        _reservations.TryRemove(new KeyValuePair<string, Reservation>(reservation.PodUid, reservation));
+        if (NodesTable.TryGetValue(reservation.Node, out var node))
+        {
+            lock (node.Gate)
+            {
+                node.Usage = node.Usage.Without(reservation.HoldKey);
+            }
+        }
+
+        Interlocked.Increment(ref _version);
+        RefreshAccount(entry);
+        return true;
     }
 
     /// <summary>
@@ -590,14 +853,16 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
     private void RefreshAccount(PodEntry entry)
     {
         var pod = entry.Pod;
-        var bound = !entry.Removed && !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null);
+        // A reservation counts as the devices it holds, as a bound pod's hold does: its queue admitted it when it was made.
+        var bound = !entry.Removed && !pod.IsTerminated && (entry.BoundNode is not null || pod.NodeName is not null || entry.Reservation is not null);
         var pending = !entry.Removed && !bound && !pod.IsTerminated;
+        var held = entry.Hold?.Allocation ?? entry.Reservation?.Allocation;
         var account = new PodAccount(
             pod.Labels.GetValueOrDefault(WellKnown.QueueLabel) ?? string.Empty,
             bound,
             pending,
             pod.SchedulerName,
-            bound ? entry.Requested with { Gpu = entry.Hold?.Allocation.TotalComputeMilli ?? 0 } : entry.Requested);
+            bound ? entry.Requested with { Gpu = held?.TotalComputeMilli ?? 0 } : entry.Requested);
         var old = entry.Account;
         if (old == account)
         {
@@ -780,5 +1045,8 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
 
         /// <summary>The gang the pod is indexed under (see <see cref="IndexGang"/>), null when none.</summary>
         public string? GangKey { get; set; }
+
+        /// <summary>Devices held for the pod before it binds (see <see cref="ClusterState.Hold"/>); mirrored in the state's table.</summary>
+        public Reservation? Reservation { get; set; }
     }
 }

@@ -1,6 +1,7 @@
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.State;
 using static Kaiwo.Scheduling.Tests.Gangs.GangPods;
 using static Kaiwo.Scheduling.Tests.TestCluster;
 
@@ -108,13 +109,22 @@ public sealed class GangCheckTests
     }
 
     [Fact]
-    public void EvaluatePod_MemberHoldingItsSlot_Passes()
+    public void EvaluatePod_MemberHoldingItsSlot_PassesAndFitsOnlyItsSlotsNode()
     {
-        var state = Cluster(Mi300XSpx());
-        Pending(state, Members("train", 2, size: 2));
-        var view = GangView.Of("team-a/train", state.GangMembers("team-a/train"), new HashSet<string>(StringComparer.Ordinal) { "uid-train-0", "uid-train-1" });
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        var members = Members("train", 2, size: 2, gpus: 4);
+        Pending(state, members);
+        var plan = GangPlanner.Plan(View(state, "team-a/train"), state.Nodes(), Pipeline, null, Now);
+        Assert.True(state.Hold([.. plan.Slots.Select(s => new Reservation(s.Pod.Uid, s.Pod.Key, s.Node, s.Allocation, ReservationKind.Gang, "team-a/train", Now.AddMinutes(1)))]).Held);
+        state.TryGetReservation("uid-train-0", out var reservation);
 
-        Assert.Null(Pipeline.EvaluatePod(Member("train", 0, 2), Now, gang: view).Refusal);
+        var evaluation = Pipeline.EvaluatePod(members[0], Now, reservation: reservation, gang: View(state, "team-a/train"));
+
+        Assert.Null(evaluation.Refusal);
+        state.TryGetNode("a", out var a);
+        state.TryGetNode("b", out var b);
+        Assert.True(Pipeline.EvaluateNode(evaluation, a!).Fits);
+        Assert.Equal("gang-slot", Pipeline.EvaluateNode(evaluation, b!).Code);
     }
 
     [Fact]
