@@ -41,9 +41,14 @@ builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptio
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();
 builder.Services.AddSingleton<QueueState>();
-builder.Services.AddSingleton(sp => new GangReconciler(new GangOptions(
-    sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.GangReservationTtl,
-    sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.EffectiveSchedulerNames)));
+builder.Services.AddSingleton(sp => new GangReconciler(
+    sp.GetRequiredService<ClusterState>(),
+    sp.GetRequiredService<SchedulingPipeline>(),
+    new GangOptions(
+        sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.GangReservationTtl,
+        sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.EffectiveSchedulerNames,
+        sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.SchedulerName)));
+builder.Services.AddSingleton<IReservationStep>(sp => sp.GetRequiredService<GangReconciler>());
 builder.Services.AddSingleton<ExtenderVerbs>();
 builder.Services.AddSingleton<ExtenderMetrics>();
 builder.Services.AddOpenTelemetry()
@@ -65,12 +70,18 @@ if (mode.Kind == ClusterModeKind.Live)
     builder.Services.AddSingleton<LiveCluster>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveCluster>());
     builder.Services.AddHostedService<QueueStatusWriter>();
+    builder.Services.AddSingleton<IPodNudger, AnnotationNudger>();
 }
 else
 {
     builder.Services.AddSingleton<IPodBinder, InMemoryBinder>();
     builder.Services.AddHostedService<StandaloneCluster>();
+    builder.Services.AddSingleton<IPodNudger, NoNudger>();
 }
+
+// Reservations (gangs, starving pods): the steps hold the rules, the loop runs them after state changes.
+builder.Services.AddSingleton<ReservationLoop>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ReservationLoop>());
 
 builder.AddAdmissionWebhook();
 builder.AddListeners();

@@ -25,6 +25,9 @@ public static class WellKnown
     public const string KueuePodGroupCountAnnotation = "kueue.x-k8s.io/pod-group-total-count";
 
     public const string AllocationAnnotation = "kaiwo.ai/gpu-allocation";
+
+    /// <summary>Written by the extender on a waiting pod that can be placed now: kube-scheduler retries an updated pod at once.</summary>
+    public const string RetryAnnotation = "kaiwo.ai/retry-requested-at";
     public const string VisibleDevicesAnnotation = "kaiwo.ai/visible-devices";
 
     public const string TopologyAnnotation = "kaiwo.ai/gpu-topology";

@@ -61,6 +61,9 @@ internal sealed class SchedulingOptions
     /// <summary>How long a gang's planned slots are held for its members to bind; then they are released whole.</summary>
     public TimeSpan GangReservationTtl { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How often the reservation loop looks whether the state moved (it reconciles only then, and at least once a second).</summary>
+    public TimeSpan ReservationInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     public PipelineOptions ToPipelineOptions() => new()
     {
         Requests = new RequestOptions { MinimumFractionMilli = (int)(MinimumGpuFraction * 1000) },
@@ -176,6 +179,11 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
         if (options.GangReservationTtl < TimeSpan.FromSeconds(1) || options.GangReservationTtl > TimeSpan.FromHours(1))
         {
             problems.Add($"{SchedulingOptions.Section}:GangReservationTtl is {options.GangReservationTtl}; it must be from 00:00:01 to 01:00:00 (the time a gang's members have to bind once planned)");
+        }
+
+        if (options.ReservationInterval <= TimeSpan.Zero || options.ReservationInterval > TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"{SchedulingOptions.Section}:ReservationInterval is {options.ReservationInterval}; it must be more than 0 and at most 00:00:01");
         }
 
         // The checks (request, queue, gang, fit) cannot be switched off or weighed: a setting that tries stops the start.

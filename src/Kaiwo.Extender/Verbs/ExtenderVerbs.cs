@@ -167,7 +167,7 @@ internal sealed partial class ExtenderVerbs(
     private PodEvaluation Prepare(PodFacts pod)
     {
         Remember(pod);
-        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current(), ReservationOf(pod), gangs?.ViewFor(state, pod));
+        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current(), ReservationOf(pod), gangs?.ViewFor(pod));
     }
 
     private Reservation? ReservationOf(PodFacts pod) => state.TryGetReservation(pod.Uid, out var reservation) ? reservation : null;

@@ -28,7 +28,7 @@ internal static class Reservations
         // With the devices the state holds for the pod, if any: its bind takes them. A gang member binds only
         // through its gang's plan (its slot), judged with the gang as the state holds it now.
         var reservation = state.TryGetReservation(pod.Uid, out var held) ? held : null;
-        var gang = gangs?.ViewFor(state, pod);
+        var gang = gangs?.ViewFor(pod);
         if (queues is null)
         {
             return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, reservation: reservation, gang: gang), nodeName, assumedUntil);

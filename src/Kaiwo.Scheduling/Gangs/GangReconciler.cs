@@ -22,7 +22,8 @@ public sealed record GangReconcileResult(IReadOnlyList<GangPlaced> Placed, IRead
 /// <summary>What the reconciler is configured with.</summary>
 /// <param name="ReservationTtl">How long a held plan waits for its members to bind (<c>Scheduling:GangReservationTtl</c>).</param>
 /// <param name="SchedulerNames">The schedulers whose gangs are planned; a gang of another scheduler is not ours.</param>
-public sealed record GangOptions(TimeSpan ReservationTtl, IReadOnlyCollection<string> SchedulerNames)
+/// <param name="QueueSchedulerName">Whose pending pods make up the queues' demand (<c>Scheduling:SchedulerName</c>).</param>
+public sealed record GangOptions(TimeSpan ReservationTtl, IReadOnlyCollection<string> SchedulerNames, string QueueSchedulerName = "kaiwo-scheduler")
 {
     public static TimeSpan DefaultReservationTtl { get; } = TimeSpan.FromSeconds(60);
 }
@@ -43,30 +44,39 @@ public sealed record GangOptions(TimeSpan ReservationTtl, IReadOnlyCollection<st
 /// A gang whose plan did not fit is planned again only when the state or the queues moved since. Calls are
 /// serialized; the <see cref="Book"/> it writes is read by filters at any time.
 /// </summary>
-public sealed class GangReconciler(GangOptions options)
+public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeline, GangOptions options) : IReservationStep
 {
     private readonly Lock _gate = new();
+
+    public string Name => "gangs";
 
     public GangBook Book { get; } = new();
 
     public GangOptions Options => options;
 
     /// <summary>The gang view a member's filter or bind is judged with (null for a pod of no gang).</summary>
-    public GangView? ViewFor(ClusterState state, PodFacts pod)
+    public GangView? ViewFor(PodFacts pod)
     {
-        ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(pod);
         return PodGroup.Read(pod) is { Error: null } group ? GangView.Of(group.Key, state.GangMembers(group.Key), Book.PlanRefusal(group.Key)) : null;
     }
 
-    public GangReconcileResult Reconcile(ClusterState state, SchedulingPipeline pipeline, Func<QueueSnapshot?> queues, DateTimeOffset now)
+    /// <summary>The host's pass: the gangs' reconcile, and the members of gangs placed now to retry at once.</summary>
+    public ReservationReport Reconcile(DateTimeOffset now, QueueSnapshot? queues)
     {
-        ArgumentNullException.ThrowIfNull(state);
-        ArgumentNullException.ThrowIfNull(pipeline);
-        ArgumentNullException.ThrowIfNull(queues);
+        var result = ReconcileGangs(now, queues);
+        return result.Placed.Count == 0 ? ReservationReport.Nothing : new ReservationReport([.. result.Placed.SelectMany(p => p.Members)]);
+    }
+
+    /// <summary>
+    /// One reconcile against <paramref name="queues"/> (null: no queues), as of <paramref name="now"/>; after each plan
+    /// it holds, the queues are read again from the state, so the next gang is admitted with it counted.
+    /// </summary>
+    public GangReconcileResult ReconcileGangs(DateTimeOffset now, QueueSnapshot? queues)
+    {
         lock (_gate)
         {
-            var released = ReleaseBroken(state, now);
+            var released = ReleaseBroken(now);
             var placed = new List<GangPlaced>();
             var waiting = new List<GangStatus>();
             var toPlan = new List<(GangView View, GangStatus Status)>();
@@ -102,11 +112,12 @@ public sealed class GangReconciler(GangOptions options)
 
             foreach (var (view, status) in toPlan.OrderByDescending(p => p.View.Priority).ThenBy(p => p.Status.Since).ThenBy(p => p.View.Key, StringComparer.Ordinal))
             {
-                var outcome = PlanAndHold(state, pipeline, queues(), view, status, now);
+                var outcome = PlanAndHold(queues, view, status, now);
                 Book.Set(outcome);
                 if (outcome.Phase == GangPhase.Reserved)
                 {
                     Book.CountPlaced();
+                    queues = queues is null ? null : state.QueueSnapshot(queues.Tree, options.QueueSchedulerName);
                     placed.Add(new GangPlaced(view.Key, [.. view.Members.Where(m => outcome.Slots.Contains(m.Pod.Uid)).Select(m => m.Pod)]));
                 }
                 else
@@ -125,7 +136,7 @@ public sealed class GangReconciler(GangOptions options)
     }
 
     /// <summary>Releases, whole, every gang reservation that cannot complete any more (see the class summary).</summary>
-    private List<GangReleased> ReleaseBroken(ClusterState state, DateTimeOffset now)
+    private List<GangReleased> ReleaseBroken(DateTimeOffset now)
     {
         var released = new List<GangReleased>();
         var reservedGangs = state.Reservations()
@@ -225,7 +236,7 @@ public sealed class GangReconciler(GangOptions options)
             : status;
     }
 
-    private GangStatus PlanAndHold(ClusterState state, SchedulingPipeline pipeline, QueueSnapshot? queues, GangView view, GangStatus status, DateTimeOffset now)
+    private GangStatus PlanAndHold(QueueSnapshot? queues, GangView view, GangStatus status, DateTimeOffset now)
     {
         var on = (state.Version, (object?)queues);
         if (status.PlannedOn == on && status.Refusal is not null)

@@ -174,7 +174,10 @@ public sealed class PodEventsTests
         await using var extender = await LiveExtender.StartAsync(server);
 
         Assert.Equal(string.Empty, await extender.BindAsync(pod, "gpu-node-1"));
-        await LiveExtender.Eventually(() => server.Events.Count == 1, "the GpuAllocated event");
+
+        // The server stores the event before the create call returns and counts it: wait for both.
+        var events = extender.Factory.Services.GetRequiredService<PodEvents>();
+        await LiveExtender.Eventually(() => server.Events.Count == 1 && events.Sent == 1, "the GpuAllocated event");
 
         var stored = Assert.Single(server.Events);
         Assert.Equal("GpuAllocated", (string?)stored["reason"]);
@@ -182,7 +185,7 @@ public sealed class PodEventsTests
         Assert.Equal(pod.Metadata.Uid, (string?)stored["regarding"]!["uid"]);
         Assert.StartsWith("bound to gpu-node-1: GPU 0 (", (string?)stored["note"], StringComparison.Ordinal);
         Assert.Contains("0.5 GPU", (string?)stored["note"], StringComparison.Ordinal);
-        Assert.Equal(1, extender.Factory.Services.GetRequiredService<PodEvents>().Sent);
+        Assert.Equal(1, events.Sent);
     }
 
     [Fact]

@@ -16,13 +16,17 @@ public sealed class GangReconcilerTests
 {
     private static readonly SchedulingPipeline Pipeline = new(new PipelineOptions());
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 6, 0, 0, TimeSpan.Zero));
-    private readonly GangReconciler _gangs = new(new GangOptions(TimeSpan.FromSeconds(60), ["kaiwo-scheduler"]));
+    private static readonly GangOptions Options = new(TimeSpan.FromSeconds(60), ["kaiwo-scheduler"]);
+    private GangReconciler? _gangs;
 
-    private GangReconcileResult Reconcile(ClusterState state) => _gangs.Reconcile(state, Pipeline, () => null, _time.GetUtcNow());
+    /// <summary>The reconciler of the test's one cluster state.</summary>
+    private GangReconciler Gangs(ClusterState state) => _gangs ??= new GangReconciler(state, Pipeline, Options);
+
+    private GangReconcileResult Reconcile(ClusterState state) => Gangs(state).ReconcileGangs(_time.GetUtcNow(), null);
 
     /// <summary>A member's filter as the host runs it: with its reservation and its gang.</summary>
     private PodEvaluation Filter(ClusterState state, PodFacts pod) =>
-        Pipeline.EvaluatePod(pod, _time.GetUtcNow(), reservation: state.TryGetReservation(pod.Uid, out var r) ? r : null, gang: _gangs.ViewFor(state, pod));
+        Pipeline.EvaluatePod(pod, _time.GetUtcNow(), reservation: state.TryGetReservation(pod.Uid, out var r) ? r : null, gang: Gangs(state).ViewFor(pod));
 
     /// <summary>A member's bind as the host runs it; the reserved node is where its filter passed.</summary>
     private ReserveResult Bind(ClusterState state, PodFacts pod)
@@ -52,7 +56,7 @@ public sealed class GangReconcilerTests
         Assert.Equal(members.Select(m => m.Key), placed.Members.Select(m => m.Key));
         Assert.Equal(16, HeldGpus(state));
         Assert.All(state.Reservations(), r => Assert.Equal(_time.GetUtcNow().AddSeconds(60), r.Expires));
-        Assert.Equal(GangPhase.Reserved, _gangs.Book.Find("team-a/train")!.Phase);
+        Assert.Equal(GangPhase.Reserved, Gangs(state).Book.Find("team-a/train")!.Phase);
         Assert.All(members, m => Assert.Null(Filter(state, m).Refusal));
     }
 
@@ -112,10 +116,10 @@ public sealed class GangReconcilerTests
 
         Assert.Empty(result.Released);
         Assert.Empty(state.Reservations());
-        Assert.Equal(GangPhase.Placed, _gangs.Book.Find("team-a/train")!.Phase);
+        Assert.Equal(GangPhase.Placed, Gangs(state).Book.Find("team-a/train")!.Phase);
         Assert.Equal(4, state.GangMembers("team-a/train").Count(m => m.IsBound));
-        Assert.Equal(1, _gangs.Book.PlacedTotal);
-        Assert.Equal(0, _gangs.Book.ReleasedTotal);
+        Assert.Equal(1, Gangs(state).Book.PlacedTotal);
+        Assert.Equal(0, Gangs(state).Book.ReleasedTotal);
     }
 
     [Fact]
@@ -141,7 +145,7 @@ public sealed class GangReconcilerTests
         Assert.Empty(state.Reservations());
         Assert.Equal(2, state.GangMembers("team-a/train").Count(m => m.IsBound));
         Assert.Equal(FitOutcome.FullNow, Filter(state, members[2]).Refusal!.Outcome);
-        Assert.Equal(1, _gangs.Book.ReleasedTotal);
+        Assert.Equal(1, Gangs(state).Book.ReleasedTotal);
     }
 
     [Fact]
@@ -264,8 +268,7 @@ public sealed class GangReconcilerTests
         }
 
         Pending(after, members.Skip(2));
-        var gangs = new GangReconciler(_gangs.Options);
-        var result = gangs.Reconcile(after, Pipeline, () => null, _time.GetUtcNow());
+        var result = new GangReconciler(after, Pipeline, Options).ReconcileGangs(_time.GetUtcNow(), null);
 
         var placed = Assert.Single(result.Placed);
         Assert.Equal(["team-a/train-2", "team-a/train-3"], placed.Members.Select(m => m.Key));
@@ -284,7 +287,7 @@ public sealed class GangReconcilerTests
 
         Assert.Empty(result.Placed);
         Assert.Empty(state.Reservations());
-        Assert.Null(_gangs.Book.Find("team-a/train"));
+        Assert.Null(Gangs(state).Book.Find("team-a/train"));
     }
 
     [Fact]
@@ -308,11 +311,37 @@ public sealed class GangReconcilerTests
         Pending(state, [Member("train", 0, 2, gpus: 4, queue: "team"), Member("train", 1, 2, gpus: 4, queue: "team")]);
         var tree = QueueTree.Build([new QueueSpec { Name = "team", Gpu = new QueueResourceSpec(6000, 1, 6000) }], "default");
 
-        var result = _gangs.Reconcile(state, Pipeline, () => state.QueueSnapshot(tree, "kaiwo-scheduler"), _time.GetUtcNow());
+        var result = Gangs(state).ReconcileGangs(_time.GetUtcNow(), state.QueueSnapshot(tree, "kaiwo-scheduler"));
 
         Assert.Empty(result.Placed);
         Assert.Empty(state.Reservations());
         Assert.Equal("queue-limit", Filter(state, Member("train", 0, 2, gpus: 4, queue: "team")).Refusal!.Code);
+    }
+
+    [Fact]
+    public void Reconcile_TwoGangsOfOneQueue_TheSecondIsAdmittedWithTheFirstsHoldCounted()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        Pending(state, [Member("alpha", 0, 2, gpus: 2, queue: "team"), Member("alpha", 1, 2, gpus: 2, queue: "team")]);
+        Pending(state, [Member("beta", 0, 2, gpus: 2, queue: "team"), Member("beta", 1, 2, gpus: 2, queue: "team")]);
+        var tree = QueueTree.Build([new QueueSpec { Name = "team", Gpu = new QueueResourceSpec(6000, 1, 6000) }], "default");
+
+        var result = Gangs(state).ReconcileGangs(_time.GetUtcNow(), state.QueueSnapshot(tree, "kaiwo-scheduler"));
+
+        Assert.Equal("team-a/alpha", Assert.Single(result.Placed).Gang);
+        Assert.Equal("queue-limit", Filter(state, Member("beta", 0, 2, gpus: 2, queue: "team")).Refusal!.Code);
+    }
+
+    [Fact]
+    public void Reconcile_AsTheHostsStep_NamesThePlacedMembersToRetry()
+    {
+        var state = Cluster(Mi300XSpx("a"));
+        Pending(state, Members("train", 2, size: 2, gpus: 4));
+
+        var report = ((IReservationStep)Gangs(state)).Reconcile(_time.GetUtcNow(), null);
+
+        Assert.Equal(["team-a/train-0", "team-a/train-1"], report.Retry.Select(p => p.Key));
+        Assert.Empty(((IReservationStep)Gangs(state)).Reconcile(_time.GetUtcNow(), null).Retry);
     }
 
     [Fact]
