@@ -193,3 +193,37 @@ public sealed class GangVerbsTests : IAsyncLifetime
         Assert.All(State.Reservations(), r => Assert.True(r.Expires > firstExpiry));
     }
 }
+
+/// <summary>The gang metrics of a cluster with one gang placed and one waiting (alone: see <see cref="MetricValues"/>).</summary>
+[Collection(nameof(MetricValues))]
+public sealed class GangMetricsTests : IAsyncLifetime
+{
+    private readonly ExtenderFactory _factory = ExtenderFactory.ForMode("names");
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task Metrics_GangPlacedAndOneWaiting_CountGangsByStateAndTheReservedGpus()
+    {
+        using var client = _factory.CreateClient();
+        foreach (var (name, group, size) in new[] { ("train-0", "train", 2), ("train-1", "train", 2), ("eval-0", "eval", 3) })
+        {
+            var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "filter-gpu-x4.json")))!;
+            body["Pod"]!["metadata"]!["name"] = name;
+            body["Pod"]!["metadata"]!["uid"] = $"uid-{name}";
+            body["Pod"]!["metadata"]!["annotations"] = new JsonObject { ["kaiwo.ai/pod-group"] = group, ["kaiwo.ai/pod-group-size"] = $"{size}" };
+            await Fixtures.PostAsync(client, "/filter", body.ToJsonString());
+        }
+
+        _factory.Services.GetRequiredService<ReservationLoop>().ReconcileIfDue(_factory.Time.GetUtcNow());
+        var text = await client.GetStringAsync("/metrics");
+
+        Assert.Contains("kaiwo_gangs{otel_scope_name=\"Kaiwo.Extender\",state=\"reserved\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_gangs{otel_scope_name=\"Kaiwo.Extender\",state=\"waiting\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_gangs_placed_total{otel_scope_name=\"Kaiwo.Extender\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_gangs_released_total{otel_scope_name=\"Kaiwo.Extender\"} 0\n", text, StringComparison.Ordinal);
+        Assert.Contains("kaiwo_gpu_reserved{otel_scope_name=\"Kaiwo.Extender\",kind=\"gang\"} 8\n", text, StringComparison.Ordinal);
+    }
+}
