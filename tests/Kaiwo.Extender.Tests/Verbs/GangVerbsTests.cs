@@ -29,7 +29,7 @@ public sealed class GangVerbsTests : IAsyncLifetime
     }
 
     /// <summary>The captured 4-GPU pod's filter body as member <paramref name="index"/> of gang team-b/train.</summary>
-    private static string Member(int index, int size, string group = "train")
+    internal static string Member(int index, int size, string group = "train")
     {
         var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "filter-gpu-x4.json")))!;
         var metadata = body["Pod"]!["metadata"]!;
@@ -42,7 +42,7 @@ public sealed class GangVerbsTests : IAsyncLifetime
     /// <summary>The captured 4-GPU pod's filter body as it is: a pod of no gang.</summary>
     private static string Single() => File.ReadAllText(Fixtures.PayloadPath("names", "filter-gpu-x4.json"));
 
-    private static string Uid(int index, string group = "train") => $"6a0e1c1e-0000-4000-8000-{group.GetHashCode(StringComparison.Ordinal) & 0xffff:x4}0000{index:x4}";
+    internal static string Uid(int index, string group = "train") => $"uid-{group}-{index}";
 
     private async Task<JsonElement> FilterAsync(string body) => (await Fixtures.PostAsync(_client, "/filter", body)).Json;
 
@@ -208,13 +208,9 @@ public sealed class GangMetricsTests : IAsyncLifetime
     public async Task Metrics_GangPlacedAndOneWaiting_CountGangsByStateAndTheReservedGpus()
     {
         using var client = _factory.CreateClient();
-        foreach (var (name, group, size) in new[] { ("train-0", "train", 2), ("train-1", "train", 2), ("eval-0", "eval", 3) })
+        foreach (var body in new[] { GangVerbsTests.Member(0, 2), GangVerbsTests.Member(1, 2), GangVerbsTests.Member(0, 3, "eval") })
         {
-            var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "filter-gpu-x4.json")))!;
-            body["Pod"]!["metadata"]!["name"] = name;
-            body["Pod"]!["metadata"]!["uid"] = $"uid-{name}";
-            body["Pod"]!["metadata"]!["annotations"] = new JsonObject { ["kaiwo.ai/pod-group"] = group, ["kaiwo.ai/pod-group-size"] = $"{size}" };
-            await Fixtures.PostAsync(client, "/filter", body.ToJsonString());
+            await Fixtures.PostAsync(client, "/filter", body);
         }
 
         _factory.Services.GetRequiredService<ReservationLoop>().ReconcileIfDue(_factory.Time.GetUtcNow());
