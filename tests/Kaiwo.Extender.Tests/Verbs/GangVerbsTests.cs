@@ -29,9 +29,10 @@ public sealed class GangVerbsTests : IAsyncLifetime
     }
 
     /// <summary>The captured 4-GPU pod's filter body as member <paramref name="index"/> of gang team-b/train.</summary>
-    internal static string Member(int index, int size, string group = "train")
+    internal static string Member(int index, int size, string group = "train", int priority = 0)
     {
         var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "filter-gpu-x4.json")))!;
+        body["Pod"]!["spec"]!["priority"] = priority;
         var metadata = body["Pod"]!["metadata"]!;
         metadata["name"] = $"{group}-{index}";
         metadata["uid"] = Uid(index, group);
@@ -175,6 +176,48 @@ public sealed class GangVerbsTests : IAsyncLifetime
         Assert.Equal(2, gangs["team-b/train"].GetProperty("reserved").GetInt32());
         Assert.Equal("waiting", gangs["team-b/eval"].GetProperty("state").GetString());
         Assert.Equal("waiting for gang team-b/eval: 1 of 3 members", gangs["team-b/eval"].GetProperty("reason").GetString());
+    }
+
+    /// <summary>Both members of a 2 × 4-GPU gang bound (to one node, the plan fills it), and a preempt of the captured 1-GPU preemptor (priority 1000) there.</summary>
+    private async Task<JsonElement> PreemptPlacedGangAsync(int gangPriority, params int[] victims)
+    {
+        await FilterAsync(Member(0, size: 2, priority: gangPriority));
+        await FilterAsync(Member(1, size: 2, priority: gangPriority));
+        Reconcile();
+        var node = State.Reservations().Select(r => r.Node).Distinct().Single();
+        await BindAsync(0, node);
+        await BindAsync(1, node);
+        var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "preempt-hp-preemptor.json")))!;
+        var pods = new JsonArray([.. victims.Select(i => (JsonNode)new JsonObject { ["UID"] = Uid(i) })]);
+        body["NodeNameToVictims"] = null;
+        body["NodeNameToMetaVictims"] = new JsonObject { [node] = new JsonObject { ["Pods"] = pods, ["NumPDBViolations"] = 0 } };
+        var answer = (await Fixtures.PostAsync(_client, "/preempt", body.ToJsonString())).Json;
+        return answer.GetProperty("NodeNameToMetaVictims");
+    }
+
+    [Fact]
+    public async Task Preempt_WholeGangOnTheNode_OffersEveryMember()
+    {
+        var victims = await PreemptPlacedGangAsync(gangPriority: 0, 0, 1);
+
+        var node = Assert.Single(victims.EnumerateObject());
+        Assert.Equal([Uid(0), Uid(1)], node.Value.GetProperty("Pods").EnumerateArray().Select(p => p.GetProperty("UID").GetString()));
+    }
+
+    [Fact]
+    public async Task Preempt_PartOfAGang_DropsTheNode()
+    {
+        var victims = await PreemptPlacedGangAsync(gangPriority: 0, 0);
+
+        Assert.Empty(victims.EnumerateObject());
+    }
+
+    [Fact]
+    public async Task Preempt_GangOfHigherPriorityThanThePreemptor_DropsTheNode()
+    {
+        var victims = await PreemptPlacedGangAsync(gangPriority: 2000, 0, 1);
+
+        Assert.Empty(victims.EnumerateObject());
     }
 
     [Fact]
