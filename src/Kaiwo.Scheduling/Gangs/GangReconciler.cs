@@ -5,7 +5,7 @@ using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Gangs;
 
-/// <summary>A gang whose plan is held now: its members, waiting in kube-scheduler, are to be tried again at once.</summary>
+/// <summary>A gang whose plan is held now: its unbound members, waiting in kube-scheduler, are to be tried again at once.</summary>
 public sealed record GangPlaced(string Gang, IReadOnlyList<PodFacts> Members);
 
 /// <summary>A gang whose reservations were released whole, and why.</summary>
@@ -118,7 +118,8 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
                 {
                     Book.CountPlaced();
                     queues = queues is null ? null : state.QueueSnapshot(queues.Tree, options.QueueSchedulerName);
-                    placed.Add(new GangPlaced(view.Key, [.. view.Members.Where(m => outcome.Slots.Contains(m.Pod.Uid)).Select(m => m.Pod)]));
+                    // Every waiting member was refused until now: those with slots, and those that need none.
+                    placed.Add(new GangPlaced(view.Key, [.. view.Members.Where(m => m.Counts && !m.IsBound).Select(m => m.Pod)]));
                 }
                 else
                 {

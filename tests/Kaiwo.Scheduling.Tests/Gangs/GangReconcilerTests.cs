@@ -345,6 +345,21 @@ public sealed class GangReconcilerTests
     }
 
     [Fact]
+    public void Reconcile_GangWithALauncherThatAsksForNoGpu_SlotsForTheWorkersAndEveryoneToRetry()
+    {
+        var state = Cluster(Mi300XSpx("a"));
+        var launcher = Member("train", 0, 3, gpus: 0);
+        var workers = new[] { Member("train", 1, 3, gpus: 4), Member("train", 2, 3, gpus: 4) };
+        Pending(state, [launcher, .. workers]);
+
+        var placed = Assert.Single(Reconcile(state).Placed);
+
+        Assert.Equal(["team-a/train-0", "team-a/train-1", "team-a/train-2"], placed.Members.Select(m => m.Key));
+        Assert.Equal(["team-a/train-1", "team-a/train-2"], state.Reservations().Select(r => r.PodKey));
+        Assert.Null(Filter(state, launcher).Refusal);
+    }
+
+    [Fact]
     public void Reconcile_ReservedDevices_AreTakenForOtherPods()
     {
         var state = Cluster(Mi300XSpx("a"));
