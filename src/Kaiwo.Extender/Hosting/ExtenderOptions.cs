@@ -59,7 +59,7 @@ internal sealed class SchedulingOptions
     public string SchedulerName { get; set; } = "kaiwo-scheduler";
 
     /// <summary>How long a gang's planned slots are held for its members to bind; then they are released whole.</summary>
-    public TimeSpan GangReservationTtl { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan GangReservationTtl { get; set; } = Kaiwo.Scheduling.Gangs.GangOptions.DefaultReservationTtl;
 
     /// <summary>How often the reservation loop looks whether the state moved (it reconciles only then, and at least once a second).</summary>
     public TimeSpan ReservationInterval { get; set; } = TimeSpan.FromMilliseconds(200);

@@ -146,7 +146,7 @@ internal sealed partial class ExtenderVerbs(
             return result;
         }
 
-        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current(), ReservationOf(args.Pod));
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current(), ReservationOf(args.Pod), gangs?.ViewFor(args.Pod));
         foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();

@@ -26,7 +26,7 @@ public sealed class GangCheck : IPodCheck
 
         if (group.Error is { } error)
         {
-            return FitResult.Never("gang-invalid", $"gang {group.Key} cannot be placed: {error}");
+            return GangRefusals.Invalid($"gang {group.Key} cannot be placed: {error}");
         }
 
         if (pod.Gang is not { } gang)
@@ -37,7 +37,7 @@ public sealed class GangCheck : IPodCheck
 
         if (gang.Disagreement is { } disagreement)
         {
-            return FitResult.Never("gang-invalid", disagreement);
+            return GangRefusals.Invalid(disagreement);
         }
 
         if (pod.Reservation is { Kind: ReservationKind.Gang } || gang.Started)
@@ -47,7 +47,7 @@ public sealed class GangCheck : IPodCheck
 
         if (!gang.Complete)
         {
-            return FitResult.Full("gang-waiting", $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members");
+            return GangRefusals.Waiting(gang);
         }
 
         if (!pod.Request.WantsGpu)
@@ -58,4 +58,23 @@ public sealed class GangCheck : IPodCheck
 
         return gang.PlanRefusal ?? FitResult.Full("gang-unplanned", $"gang {gang.Key} has {gang.Present} of {gang.MinMembers} members and waits for its plan");
     }
+}
+
+/// <summary>The gang refusals that more than one place gives, with their reason codes.</summary>
+public static class GangRefusals
+{
+    /// <summary>The code of a member whose gang is still missing members: no eviction can place it.</summary>
+    public const string WaitingCode = "gang-waiting";
+
+    public const string InvalidCode = "gang-invalid";
+
+    /// <summary>"waiting for gang G: 3 of 8 members", full now.</summary>
+    public static FitResult Waiting(GangView gang)
+    {
+        ArgumentNullException.ThrowIfNull(gang);
+        return FitResult.Full(WaitingCode, $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members");
+    }
+
+    /// <summary>A gang that cannot be placed as declared: unresolvable, preemption does not help.</summary>
+    public static FitResult Invalid(string reason) => FitResult.Never(InvalidCode, reason);
 }

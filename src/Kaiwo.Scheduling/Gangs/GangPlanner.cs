@@ -36,13 +36,13 @@ public static class GangPlanner
         ArgumentNullException.ThrowIfNull(pipeline);
         if (gang.Disagreement is { } disagreement)
         {
-            return Refused(gang, FitResult.Never("gang-invalid", disagreement), 0, 0);
+            return Refused(gang, GangRefusals.Invalid(disagreement), 0, 0);
         }
 
         var waiting = gang.Members.Where(m => m.Counts && !m.IsBound).ToList();
         if (gang.Present < gang.MinMembers)
         {
-            return Refused(gang, FitResult.Full("gang-waiting", $"waiting for gang {gang.Key}: {gang.Present} of {gang.MinMembers} members"), waiting.Count, 0);
+            return Refused(gang, GangRefusals.Waiting(gang), waiting.Count, 0);
         }
 
         // The pod checks alone (request; the gang's own rule is this plan, its queue is asked once below).
@@ -52,7 +52,7 @@ public static class GangPlanner
             var evaluation = pipeline.EvaluatePod(member.Pod, now);
             if (evaluation.Unresolvable is { } reason)
             {
-                return Refused(gang, FitResult.Never("gang-invalid", $"gang {gang.Key} cannot be placed: pod {member.Pod.Key}: {reason}"), waiting.Count, 0);
+                return Refused(gang, GangRefusals.Invalid($"gang {gang.Key} cannot be placed: pod {member.Pod.Key}: {reason}"), waiting.Count, 0);
             }
 
             evaluations.Add(evaluation with { Refusal = null });
@@ -110,7 +110,7 @@ public static class GangPlanner
             }
             else if (queue != leaf)
             {
-                return FitResult.Never("gang-invalid", $"gang {gang.Key} cannot be placed: its members are in different queues: pod {first!.Pod.Key} in \"{leaf}\", pod {member.Pod.Key} in \"{queue}\"");
+                return GangRefusals.Invalid($"gang {gang.Key} cannot be placed: its members are in different queues: pod {first!.Pod.Key} in \"{leaf}\", pod {member.Pod.Key} in \"{queue}\"");
             }
         }
 

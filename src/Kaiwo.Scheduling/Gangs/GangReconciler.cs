@@ -1,3 +1,4 @@
+using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
@@ -159,7 +160,7 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
             var freed = state.ReleaseReservationsOf(key);
             Book.CountReleased();
             var waiting = Next(view with { Members = [.. view.Members.Select(m => m with { Reservation = null })] }, now);
-            Book.Set(waiting with { Phase = waiting.Phase == GangPhase.Reserved ? GangPhase.Waiting : waiting.Phase, Reason = reason, Refusal = Fits.FitResult.Full("gang-released", reason), Slots = new HashSet<string>() });
+            Book.Set(waiting with { Phase = waiting.Phase == GangPhase.Reserved ? GangPhase.Waiting : waiting.Phase, Reason = reason, Refusal = FitResult.Full("gang-released", reason), Slots = new HashSet<string>() });
             released.Add(new GangReleased(key, reason, freed));
         }
 
@@ -228,7 +229,7 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
 
         if (!view.Complete)
         {
-            return status with { Reason = $"waiting for gang {view.Key}: {view.Present} of {view.MinMembers} members" };
+            return status with { Reason = GangRefusals.Waiting(view).Reason };
         }
 
         // Complete and waiting: keeps the last plan's refusal until it is planned again.
@@ -264,7 +265,7 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
         {
             // The state moved between the plan and the hold: planned again on the next reconcile.
             var reason = $"gang {view.Key}'s plan could not be held: {held.Refusal}";
-            return status with { Reason = reason, Refusal = Fits.FitResult.Full("gang-no-room", reason) };
+            return status with { Reason = reason, Refusal = FitResult.Full("gang-no-room", reason) };
         }
 
         return status with { Phase = GangPhase.Reserved, Reserved = slots.Count, Reason = null, Refusal = null, Slots = slots.Select(s => s.PodUid).ToHashSet(StringComparer.Ordinal) };

@@ -25,8 +25,9 @@ public static class Preemption
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(preemptor);
         ArgumentNullException.ThrowIfNull(victimUids);
-        if (preemptor.Unresolvable is not null)
+        if (preemptor.Unresolvable is not null || preemptor.Refusal?.Code == Gangs.GangRefusals.WaitingCode)
         {
+            // A gang member still missing siblings cannot bind whatever is evicted for it.
             return null;
         }
 

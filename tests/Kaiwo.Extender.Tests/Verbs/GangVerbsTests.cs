@@ -195,6 +195,27 @@ public sealed class GangVerbsTests : IAsyncLifetime
         return answer.GetProperty("NodeNameToMetaVictims");
     }
 
+    /// <summary>The captured preempt call (victims on three nodes) with member 0 of a gang of <paramref name="size"/> as the preemptor.</summary>
+    private async Task<JsonElement> PreemptForMemberAsync(int size)
+    {
+        await FilterAsync(Member(0, size));
+        var body = JsonNode.Parse(File.ReadAllText(Fixtures.PayloadPath("names", "preempt-hp-preemptor.json")))!;
+        body["Pod"] = JsonNode.Parse(Member(0, size, priority: 1000))!["Pod"]!.DeepClone();
+        return (await Fixtures.PostAsync(_client, "/preempt", body.ToJsonString())).Json.GetProperty("NodeNameToMetaVictims");
+    }
+
+    [Fact]
+    public async Task Preempt_ForAMemberWhoseGangLacksMembers_OffersNoVictims()
+    {
+        Assert.Empty((await PreemptForMemberAsync(size: 2)).EnumerateObject());
+    }
+
+    [Fact]
+    public async Task Preempt_ForAMemberOfACompleteGang_IsJudgedAsAnyPod()
+    {
+        Assert.NotEmpty((await PreemptForMemberAsync(size: 1)).EnumerateObject());
+    }
+
     [Fact]
     public async Task Preempt_WholeGangOnTheNode_OffersEveryMember()
     {
