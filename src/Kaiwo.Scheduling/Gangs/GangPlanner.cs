@@ -23,9 +23,10 @@ public sealed record GangPlan(string GangKey, IReadOnlyList<GangSlot> Slots, Fit
 /// request and node checks (as a single pod would be) and its devices are taken in the copy before the next member
 /// is fitted. Bigger asks go first; each member goes to a node the plan already uses when one fits (the one whose
 /// placement spans the fewest NUMA domains, then the earliest opened), and only otherwise opens the node with the most
-/// free GPU capacity (ties by name), so the gang lands on as few nodes and NUMA domains as it can. The members'
-/// total is admitted by their queue as one ask first (all members must be in the same queue). The plan fits when every
-/// waiting member has a place, or at least enough of them to make up the gang's minimum with those already bound.
+/// free GPU capacity (among a few with as much free, the one where it spans the fewest NUMA domains; then by name),
+/// so the gang lands on as few nodes and NUMA domains as it can. The members' total is admitted by their queue as one
+/// ask first (all members must be in the same queue). The plan fits when every waiting member has a place, or at least
+/// enough of them to make up the gang's minimum with those already bound.
 /// </summary>
 public static class GangPlanner
 {
@@ -131,7 +132,7 @@ public static class GangPlanner
     private static (IReadOnlyList<GangSlot> Slots, int Placeable) Place(IEnumerable<PodEvaluation> members, IReadOnlyList<NodeCandidate> nodes, SchedulingPipeline pipeline)
     {
         var byFree = nodes
-            .OrderByDescending(n => (n.Usage.Gpus.Count * 1000L) - n.Usage.UsedMilliTotal)
+            .OrderByDescending(Free)
             .ThenBy(n => n.Name, StringComparer.Ordinal)
             .ToList();
         var opened = new List<NodeCandidate>();
@@ -147,19 +148,11 @@ public static class GangPlanner
             }
 
             var (index, fit) = BestOpened(member, opened, pipeline);
-            if (fit is null)
+            if (fit is null && BestToOpen(member, byFree, openedNames, pipeline) is ({ } node, { } found))
             {
-                foreach (var node in byFree)
-                {
-                    if (!openedNames.Contains(node.Name) && pipeline.Verdict(member, node).Fits
-                        && pipeline.EvaluateNode(member, node) is { Fits: true, Allocation: not null } found)
-                    {
-                        opened.Add(node);
-                        openedNames.Add(node.Name);
-                        (index, fit) = (opened.Count - 1, found);
-                        break;
-                    }
-                }
+                opened.Add(node);
+                openedNames.Add(node.Name);
+                (index, fit) = (opened.Count - 1, found);
             }
 
             if (fit?.Allocation is not { } allocation)
@@ -177,6 +170,52 @@ public static class GangPlanner
         return (slots, placeable);
     }
 
+    /// <summary>How many nodes with as much free capacity as the first that fits are compared for their NUMA spread.</summary>
+    private const int OpeningCandidates = 16;
+
+    /// <summary>
+    /// The node to open: the one with the most free GPU capacity that fits the member; among the next few with as much
+    /// free, the one whose placement spans the fewest NUMA domains (the first on a tie).
+    /// </summary>
+    private static (NodeCandidate? Node, FitResult? Fit) BestToOpen(PodEvaluation member, List<NodeCandidate> byFree, HashSet<string> opened, SchedulingPipeline pipeline)
+    {
+        (NodeCandidate? Node, FitResult? Fit) best = (null, null);
+        var bestFree = 0L;
+        var compared = 0;
+        foreach (var node in byFree)
+        {
+            if (opened.Contains(node.Name))
+            {
+                continue;
+            }
+
+            if (best.Node is not null && (Free(node) < bestFree || ++compared > OpeningCandidates))
+            {
+                break;
+            }
+
+            if (!pipeline.Verdict(member, node).Fits || pipeline.EvaluateNode(member, node) is not { Fits: true, Allocation: not null } fit)
+            {
+                continue;
+            }
+
+            if (best.Fit is null)
+            {
+                (best, bestFree) = ((node, fit), Free(node));
+            }
+            else if (Numa(fit) < Numa(best.Fit))
+            {
+                best = (node, fit);
+            }
+        }
+
+        return best;
+    }
+
+    private static long Free(NodeCandidate node) => (node.Usage.Gpus.Count * 1000L) - node.Usage.UsedMilliTotal;
+
+    private static int Numa(FitResult fit) => fit.Quality?.NumaNodes ?? 0;
+
     /// <summary>Among the nodes the plan uses, the placement that spans the fewest NUMA domains; the earliest opened on a tie.</summary>
     private static (int Index, FitResult? Fit) BestOpened(PodEvaluation member, List<NodeCandidate> opened, SchedulingPipeline pipeline)
     {
@@ -188,7 +227,7 @@ public static class GangPlanner
                 continue;
             }
 
-            if (best.Fit is null || (fit.Quality?.NumaNodes ?? 0) < (best.Fit.Quality?.NumaNodes ?? 0))
+            if (best.Fit is null || Numa(fit) < Numa(best.Fit))
             {
                 best = (i, fit);
             }

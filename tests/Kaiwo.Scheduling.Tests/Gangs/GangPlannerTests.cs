@@ -1,3 +1,4 @@
+using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
@@ -82,6 +83,34 @@ public sealed class GangPlannerTests
 
         Assert.True(plan.Fits);
         Assert.All(plan.Slots, s => Assert.Equal("b", s.Node));
+    }
+
+    /// <summary>A pod of no gang bound to <paramref name="node"/> holding exactly the whole GPUs given, from its record.</summary>
+    private static void Hold(ClusterState state, string node, params int[] gpus)
+    {
+        state.TryGetNode(node, out var candidate);
+        var all = GpuPlacer.Fit(candidate!.Usage, Parse(Pod("probe", gpus: 8)), new PlacementOptions()).Allocation!;
+        var allocation = all with { Gpus = [.. all.Gpus.Where(g => gpus.Contains(g.Index))] };
+        state.UpsertPod(Pod($"held-{node}", gpus: gpus.Length) with
+        {
+            NodeName = node,
+            Annotations = new Dictionary<string, string> { [WellKnown.AllocationAnnotation] = AllocationRecord.Write(allocation) },
+        });
+    }
+
+    [Fact]
+    public void Plan_TwoNodesWithAsMuchRoom_OpensTheOneWhereTheMemberSpansFewerNumaDomains()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        Hold(state, "a", 0, 1, 2, 4, 5, 6); // free: GPU 3 (NUMA 0) and GPU 7 (NUMA 1)
+        Hold(state, "b", 0, 1, 2, 3, 4, 5); // free: GPUs 6 and 7, both NUMA 1
+        Pending(state, Members("train", 1, size: 1, gpus: 2));
+
+        var plan = Plan(state);
+
+        var slot = Assert.Single(plan.Slots);
+        Assert.Equal("b", slot.Node);
+        Assert.Equal([6, 7], slot.Allocation.Gpus.Select(g => g.Index));
     }
 
     [Fact]
