@@ -36,7 +36,8 @@ public sealed record GangOptions(TimeSpan ReservationTtl, IReadOnlyCollection<st
 /// with a slot left before binding (deleted, bound elsewhere, its node gone), when the gang fell below its minimum or
 /// its members came to disagree. Members that bound stay bound; the gang waits again, and the rest is planned anew
 /// from the next reconcile on (the freed capacity goes to the other waiting gangs first).</item>
-/// <item>A gang whose minimum members are bound is placed; its reservations are its members' to take.</item>
+/// <item>A gang whose minimum members are bound is placed; its remaining slots are its other members' to take, each
+/// released alone when it expires.</item>
 /// <item>Waiting gangs with all their minimum members are planned in order (highest priority, then the one seen
 /// first, then by key), each on the state as the holds before it left it, and held through
 /// <see cref="ClusterState.Hold"/>, all slots or none: of two gangs that compete for the same capacity the first holds
@@ -150,6 +151,17 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
         {
             var view = GangView.Of(key, state.GangMembers(key));
             var reservations = reservedGangs.GetValueOrDefault(key) ?? [];
+            if (IsStarted(view))
+            {
+                // Started: a member beyond the minimum that did not bind in time lets its slot go alone.
+                foreach (var expired in reservations.Where(r => r.Expires <= now))
+                {
+                    state.ReleaseReservation(expired.PodUid);
+                }
+
+                continue;
+            }
+
             var slots = Book.Find(key)?.Slots ?? new HashSet<string>();
             var reason = BrokenBecause(view, reservations, slots, now);
             if (reason is null)
@@ -167,13 +179,11 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
         return released;
     }
 
+    /// <summary>Its minimum members are bound: what is left of its plan is for the members beyond it.</summary>
+    private static bool IsStarted(GangView view) => view.Bound >= view.MinMembers && view.Disagreement is null && view.MinMembers > 0;
+
     private static string? BrokenBecause(GangView view, IReadOnlyList<Reservation> reservations, IReadOnlySet<string> slots, DateTimeOffset now)
     {
-        if (view.Bound >= view.MinMembers && view.Disagreement is null && view.MinMembers > 0)
-        {
-            return null; // started: the members still holding slots take them as they bind
-        }
-
         if (reservations.FirstOrDefault(r => r.Expires <= now) is { } expired)
         {
             return $"the reservation of gang {view.Key} expired at {expired.Expires:O} with {view.Bound} of {view.MinMembers} members bound; the gang waits again";

@@ -149,6 +149,26 @@ public sealed class GangReconcilerTests
     }
 
     [Fact]
+    public void Reconcile_StartedGangsExtraMemberPastTheTtl_ReleasesOnlyItsSlot()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        var members = Members("train", 3, size: 2, gpus: 4);
+        Pending(state, members);
+        Reconcile(state);
+        Bind(state, members[0]);
+        Bind(state, members[1]);
+
+        _time.Advance(TimeSpan.FromSeconds(60));
+        var result = Reconcile(state);
+
+        Assert.Empty(result.Released);
+        Assert.Empty(state.Reservations());
+        Assert.Equal(2, state.GangMembers("team-a/train").Count(m => m.IsBound));
+        Assert.Equal(GangPhase.Placed, Gangs(state).Book.Find("team-a/train")!.Phase);
+        Assert.Null(Filter(state, members[2]).Refusal);
+    }
+
+    [Fact]
     public void Reconcile_AfterARelease_TheRestIsPlannedAgainOnTheNextReconcile()
     {
         var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
