@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Requests;
@@ -37,100 +39,142 @@ internal static class ObjectJson
     /// <exception cref="ObjectReadException">A field the core reads has the wrong type or is too long.</exception>
     public static PodFacts ReadPod(JsonElement pod, string path)
     {
-        ExpectObject(pod, path, "a Pod object");
+        var reader = ReaderOf(pod);
+        return ReadPod(ref reader, path);
+    }
+
+    /// <summary>
+    /// Reads a Pod from a reader on the pod's first token, leaving it on the pod's last: the one reading of a pod,
+    /// which <see cref="ReadPod(JsonElement, string)"/> runs over the element's own bytes. No path is formatted unless
+    /// a field is wrong.
+    /// </summary>
+    /// <exception cref="ObjectReadException">A field the core reads has the wrong type or is too long.</exception>
+    public static PodFacts ReadPod(ref Utf8JsonReader reader, string path)
+    {
+        ExpectObject(ref reader, new FieldPath(path), "a Pod object");
         string? name = null, ns = null, uid = null, nodeName = null, schedulerName = null, phase = null;
         IReadOnlyDictionary<string, string> labels = Empty, annotations = Empty;
         IReadOnlyList<ContainerFacts> containers = [], initContainers = [];
         var priority = 0;
         var deleting = false;
-        foreach (var top in pod.EnumerateObject())
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            switch (top.Name)
+            if (reader.ValueTextEquals("metadata"u8))
             {
-                case "metadata":
-                    var metadataPath = path + ".metadata";
-                    if (top.Value.ValueKind == JsonValueKind.Null)
-                    {
-                        break;
-                    }
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
 
-                    ExpectObject(top.Value, metadataPath, "an ObjectMeta object");
-                    foreach (var m in top.Value.EnumerateObject())
+                ExpectObject(ref reader, new FieldPath(path, ".metadata"), "an ObjectMeta object");
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueTextEquals("name"u8))
                     {
-                        var at = $"{metadataPath}.{m.Name}";
-                        switch (m.Name)
-                        {
-                            case "name":
-                                name = Name(m.Value, at);
-                                break;
-                            case "namespace":
-                                ns = Name(m.Value, at);
-                                break;
-                            case "uid":
-                                uid = Name(m.Value, at);
-                                break;
-                            case "labels":
-                                labels = StringMap(m.Value, at);
-                                break;
-                            case "annotations":
-                                annotations = StringMap(m.Value, at);
-                                break;
-                            case "deletionTimestamp":
-                                // Only whether it is set matters: the time itself is never parsed.
-                                deleting = m.Value.ValueKind != JsonValueKind.Null;
-                                break;
-                        }
+                        reader.Read();
+                        name = Name(ref reader, new FieldPath(path, ".metadata.name"));
                     }
-
-                    break;
-                case "spec":
-                    var specPath = path + ".spec";
-                    if (top.Value.ValueKind == JsonValueKind.Null)
+                    else if (reader.ValueTextEquals("namespace"u8))
                     {
-                        break;
+                        reader.Read();
+                        ns = Name(ref reader, new FieldPath(path, ".metadata.namespace"));
                     }
-
-                    ExpectObject(top.Value, specPath, "a PodSpec object");
-                    foreach (var s in top.Value.EnumerateObject())
+                    else if (reader.ValueTextEquals("uid"u8))
                     {
-                        var at = $"{specPath}.{s.Name}";
-                        switch (s.Name)
-                        {
-                            case "containers":
-                                containers = Containers(s.Value, at, init: false);
-                                break;
-                            case "initContainers":
-                                initContainers = Containers(s.Value, at, init: true);
-                                break;
-                            case "nodeName":
-                                nodeName = Name(s.Value, at);
-                                break;
-                            case "schedulerName":
-                                schedulerName = Name(s.Value, at);
-                                break;
-                            case "priority":
-                                priority = Int32(s.Value, at);
-                                break;
-                        }
+                        reader.Read();
+                        uid = Name(ref reader, new FieldPath(path, ".metadata.uid"));
                     }
-
-                    break;
-                case "status":
-                    if (top.Value.ValueKind == JsonValueKind.Null)
+                    else if (reader.ValueTextEquals("labels"u8))
                     {
-                        break;
+                        reader.Read();
+                        labels = StringMap(ref reader, new FieldPath(path, ".metadata.labels"));
                     }
-
-                    ExpectObject(top.Value, path + ".status", "a PodStatus object");
-                    foreach (var st in top.Value.EnumerateObject())
+                    else if (reader.ValueTextEquals("annotations"u8))
                     {
-                        if (st.Name == "phase")
-                        {
-                            phase = String(st.Value, path + ".status.phase");
-                        }
+                        reader.Read();
+                        annotations = StringMap(ref reader, new FieldPath(path, ".metadata.annotations"));
                     }
+                    else if (reader.ValueTextEquals("deletionTimestamp"u8))
+                    {
+                        // Only whether it is set matters: the time itself is never parsed.
+                        reader.Read();
+                        deleting = reader.TokenType != JsonTokenType.Null;
+                        reader.Skip();
+                    }
+                    else
+                    {
+                        SkipValue(ref reader);
+                    }
+                }
+            }
+            else if (reader.ValueTextEquals("spec"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
 
-                    break;
+                ExpectObject(ref reader, new FieldPath(path, ".spec"), "a PodSpec object");
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueTextEquals("containers"u8))
+                    {
+                        reader.Read();
+                        containers = Containers(ref reader, new FieldPath(path, ".spec.containers"), init: false);
+                    }
+                    else if (reader.ValueTextEquals("initContainers"u8))
+                    {
+                        reader.Read();
+                        initContainers = Containers(ref reader, new FieldPath(path, ".spec.initContainers"), init: true);
+                    }
+                    else if (reader.ValueTextEquals("nodeName"u8))
+                    {
+                        reader.Read();
+                        nodeName = Name(ref reader, new FieldPath(path, ".spec.nodeName"));
+                    }
+                    else if (reader.ValueTextEquals("schedulerName"u8))
+                    {
+                        reader.Read();
+                        schedulerName = Name(ref reader, new FieldPath(path, ".spec.schedulerName"));
+                    }
+                    else if (reader.ValueTextEquals("priority"u8))
+                    {
+                        reader.Read();
+                        priority = Int32(ref reader, new FieldPath(path, ".spec.priority"));
+                    }
+                    else
+                    {
+                        SkipValue(ref reader);
+                    }
+                }
+            }
+            else if (reader.ValueTextEquals("status"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
+
+                ExpectObject(ref reader, new FieldPath(path, ".status"), "a PodStatus object");
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueTextEquals("phase"u8))
+                    {
+                        reader.Read();
+                        phase = String(ref reader, new FieldPath(path, ".status.phase"));
+                    }
+                    else
+                    {
+                        SkipValue(ref reader);
+                    }
+                }
+            }
+            else
+            {
+                SkipValue(ref reader);
             }
         }
 
@@ -164,34 +208,47 @@ internal static class ObjectJson
     /// <exception cref="ObjectReadException">The name is missing, or a field the core reads has the wrong type.</exception>
     public static NodeFacts ReadNode(JsonElement node, string path)
     {
-        ExpectObject(node, path, "a Node object");
+        var reader = ReaderOf(node);
+        ExpectObject(ref reader, new FieldPath(path), "a Node object");
         string? name = null;
         IReadOnlyDictionary<string, string> labels = Empty, annotations = Empty, allocatable = Empty;
-        foreach (var top in node.EnumerateObject())
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var at = $"{path}.{top.Name}";
-            if (top.Value.ValueKind == JsonValueKind.Null || top.Name is not ("metadata" or "status"))
+            var isMetadata = reader.ValueTextEquals("metadata"u8);
+            var isStatus = !isMetadata && reader.ValueTextEquals("status"u8);
+            reader.Read();
+            if (!(isMetadata || isStatus) || reader.TokenType == JsonTokenType.Null)
             {
+                reader.Skip();
                 continue;
             }
 
-            ExpectObject(top.Value, at, "an object");
-            foreach (var p in top.Value.EnumerateObject())
+            ExpectObject(ref reader, new FieldPath(path, isMetadata ? ".metadata" : ".status"), "an object");
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                switch (top.Name, p.Name)
+                if (isMetadata && reader.ValueTextEquals("name"u8))
                 {
-                    case ("metadata", "name"):
-                        name = Name(p.Value, $"{at}.name");
-                        break;
-                    case ("metadata", "labels"):
-                        labels = StringMap(p.Value, $"{at}.labels");
-                        break;
-                    case ("metadata", "annotations"):
-                        annotations = StringMap(p.Value, $"{at}.annotations");
-                        break;
-                    case ("status", "allocatable"):
-                        allocatable = Quantities(p.Value, $"{at}.allocatable");
-                        break;
+                    reader.Read();
+                    name = Name(ref reader, new FieldPath(path, ".metadata.name"));
+                }
+                else if (isMetadata && reader.ValueTextEquals("labels"u8))
+                {
+                    reader.Read();
+                    labels = StringMap(ref reader, new FieldPath(path, ".metadata.labels"));
+                }
+                else if (isMetadata && reader.ValueTextEquals("annotations"u8))
+                {
+                    reader.Read();
+                    annotations = StringMap(ref reader, new FieldPath(path, ".metadata.annotations"));
+                }
+                else if (isStatus && reader.ValueTextEquals("allocatable"u8))
+                {
+                    reader.Read();
+                    allocatable = Quantities(ref reader, new FieldPath(path, ".status.allocatable"));
+                }
+                else
+                {
+                    SkipValue(ref reader);
                 }
             }
         }
@@ -235,13 +292,34 @@ internal static class ObjectJson
     public static string KeySegment(string key) => $"['{Shorten(key)}']";
 
     /// <summary>A JSON value described for a message: its kind, and a number's or short string's text.</summary>
-    public static string Describe(JsonElement value) => value.ValueKind switch
+    public static string Describe(JsonElement value) => Describe(
+        value.ValueKind,
+        value.ValueKind switch
+        {
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.String => value.GetString(),
+            _ => null,
+        });
+
+    /// <summary>The reader's current value described as <see cref="Describe(JsonElement)"/> describes an element.</summary>
+    private static string Describe(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.Null => Describe(JsonValueKind.Null, null),
+        JsonTokenType.True => Describe(JsonValueKind.True, null),
+        JsonTokenType.False => Describe(JsonValueKind.False, null),
+        JsonTokenType.Number => Describe(JsonValueKind.Number, RawText(ref reader)),
+        JsonTokenType.String => Describe(JsonValueKind.String, reader.GetString()),
+        JsonTokenType.StartArray => Describe(JsonValueKind.Array, null),
+        _ => Describe(JsonValueKind.Object, null),
+    };
+
+    private static string Describe(JsonValueKind kind, string? text) => kind switch
     {
         JsonValueKind.Null => "null",
         JsonValueKind.True => "true",
         JsonValueKind.False => "false",
-        JsonValueKind.Number => $"the number {Shorten(value.GetRawText())}",
-        JsonValueKind.String => $"the string \"{Shorten(value.GetString() ?? string.Empty)}\"",
+        JsonValueKind.Number => $"the number {Shorten(text ?? string.Empty)}",
+        JsonValueKind.String => $"the string \"{Shorten(text ?? string.Empty)}\"",
         JsonValueKind.Array => "an array",
         _ => "an object",
     };
@@ -287,56 +365,136 @@ internal static class ObjectJson
 
     private static string Shorten(string text) => text.Length <= 64 ? text : string.Concat(text.AsSpan(0, 64), $"... ({text.Length} characters)");
 
-    private static List<ContainerFacts> Containers(JsonElement array, string path, bool init)
+    /// <summary>Where <see cref="ReadPod(JsonElement, string)"/> and <see cref="ReadNode"/> read an element: its own bytes, nothing copied.</summary>
+    private static Utf8JsonReader ReaderOf(JsonElement element)
     {
-        if (array.ValueKind == JsonValueKind.Null)
+        var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(element), ElementReaderOptions);
+        reader.Read();
+        return reader;
+    }
+
+    /// <summary>The element's document has already taken its bytes as JSON, under whatever options it was parsed with.</summary>
+    private static readonly JsonReaderOptions ElementReaderOptions = new()
+    {
+        MaxDepth = 1024,
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    /// <summary>From a property name, past its value: a field we never use.</summary>
+    private static void SkipValue(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        reader.Skip();
+    }
+
+    /// <summary>A number's text as it is written in the JSON.</summary>
+    private static string RawText(ref Utf8JsonReader reader) => Encoding.UTF8.GetString(reader.ValueSpan);
+
+    private static ObjectReadException WrongType(string path, string expected, ref Utf8JsonReader reader) =>
+        new(path, $"expected {expected}, got {Describe(ref reader)}");
+
+    private static void ExpectObject(ref Utf8JsonReader reader, FieldPath path, string expected)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw WrongType(path.ToString(), expected, ref reader);
+        }
+    }
+
+    private static string? String(ref Utf8JsonReader reader, FieldPath path) => reader.TokenType switch
+    {
+        JsonTokenType.String => reader.GetString(),
+        JsonTokenType.Null => null,
+        _ => throw WrongType(path.ToString(), "a string", ref reader),
+    };
+
+    private static string? Name(ref Utf8JsonReader reader, FieldPath path)
+    {
+        var text = String(ref reader, path);
+        if (text is { Length: > MaxNameLength })
+        {
+            throw new ObjectReadException(path.ToString(), $"is {text.Length} characters long; Kubernetes names are at most {MaxNameLength}");
+        }
+
+        return text;
+    }
+
+    private static int Int32(ref Utf8JsonReader reader, FieldPath path) => reader.TokenType switch
+    {
+        JsonTokenType.Null => 0,
+        JsonTokenType.Number when reader.TryGetInt32(out var n) => n,
+        _ => throw WrongType(path.ToString(), "a whole number from -2147483648 to 2147483647", ref reader),
+    };
+
+    private static List<ContainerFacts> Containers(ref Utf8JsonReader reader, FieldPath path, bool init)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
         {
             return [];
         }
 
-        if (array.ValueKind != JsonValueKind.Array)
+        if (reader.TokenType != JsonTokenType.StartArray)
         {
-            throw WrongType(path, "an array of containers", array);
+            throw WrongType(path.ToString(), "an array of containers", ref reader);
         }
 
-        var result = new List<ContainerFacts>(array.GetArrayLength());
-        var index = 0;
-        foreach (var c in array.EnumerateArray())
+        var result = new List<ContainerFacts>();
+        var index = -1;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            var at = $"{path}[{index++}]";
-            if (c.ValueKind == JsonValueKind.Null)
+            index++;
+            if (reader.TokenType == JsonTokenType.Null)
             {
                 continue; // as Go decodes it: a container with nothing set, which asks for nothing
             }
 
-            ExpectObject(c, at, "a Container object");
+            var at = path with { Index = index };
+            ExpectObject(ref reader, at, "a Container object");
             string? name = null, restartPolicy = null;
             IReadOnlyDictionary<string, string> requests = Empty, limits = Empty;
-            foreach (var p in c.EnumerateObject())
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                switch (p.Name)
+                if (reader.ValueTextEquals("name"u8))
                 {
-                    case "name":
-                        name = Name(p.Value, $"{at}.name");
-                        break;
-                    case "restartPolicy" when init:
-                        restartPolicy = String(p.Value, $"{at}.restartPolicy");
-                        break;
-                    case "resources" when p.Value.ValueKind != JsonValueKind.Null:
-                        ExpectObject(p.Value, $"{at}.resources", "a ResourceRequirements object");
-                        foreach (var r in p.Value.EnumerateObject())
-                        {
-                            if (r.Name == "requests")
-                            {
-                                requests = Quantities(r.Value, $"{at}.resources.requests");
-                            }
-                            else if (r.Name == "limits")
-                            {
-                                limits = Quantities(r.Value, $"{at}.resources.limits");
-                            }
-                        }
+                    reader.Read();
+                    name = Name(ref reader, at with { Member = ".name" });
+                }
+                else if (init && reader.ValueTextEquals("restartPolicy"u8))
+                {
+                    reader.Read();
+                    restartPolicy = String(ref reader, at with { Member = ".restartPolicy" });
+                }
+                else if (reader.ValueTextEquals("resources"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null)
+                    {
+                        continue;
+                    }
 
-                        break;
+                    ExpectObject(ref reader, at with { Member = ".resources" }, "a ResourceRequirements object");
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        if (reader.ValueTextEquals("requests"u8))
+                        {
+                            reader.Read();
+                            requests = Quantities(ref reader, at with { Member = ".resources.requests" });
+                        }
+                        else if (reader.ValueTextEquals("limits"u8))
+                        {
+                            reader.Read();
+                            limits = Quantities(ref reader, at with { Member = ".resources.limits" });
+                        }
+                        else
+                        {
+                            SkipValue(ref reader);
+                        }
+                    }
+                }
+                else
+                {
+                    SkipValue(ref reader);
                 }
             }
 
@@ -347,25 +505,27 @@ internal static class ObjectJson
     }
 
     /// <summary>Labels or annotations: strings (null is the empty string, numbers and booleans their text).</summary>
-    private static IReadOnlyDictionary<string, string> StringMap(JsonElement map, string path)
+    private static IReadOnlyDictionary<string, string> StringMap(ref Utf8JsonReader reader, FieldPath path)
     {
-        if (map.ValueKind == JsonValueKind.Null)
+        if (reader.TokenType == JsonTokenType.Null)
         {
             return Empty;
         }
 
-        ExpectObject(map, path, "an object of strings");
+        ExpectObject(ref reader, path, "an object of strings");
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var p in map.EnumerateObject())
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            result[p.Name] = p.Value.ValueKind switch
+            var key = reader.GetString()!;
+            reader.Read();
+            result[key] = reader.TokenType switch
             {
-                JsonValueKind.String => p.Value.GetString()!,
-                JsonValueKind.Null => string.Empty,
-                JsonValueKind.Number => p.Value.GetRawText(),
-                JsonValueKind.True => "true",
-                JsonValueKind.False => "false",
-                _ => throw WrongType(path + KeySegment(p.Name), "a string", p.Value),
+                JsonTokenType.String => reader.GetString()!,
+                JsonTokenType.Null => string.Empty,
+                JsonTokenType.Number => RawText(ref reader),
+                JsonTokenType.True => "true",
+                JsonTokenType.False => "false",
+                _ => throw WrongType(path + KeySegment(key), "a string", ref reader),
             };
         }
 
@@ -373,33 +533,46 @@ internal static class ObjectJson
     }
 
     /// <summary>A resource list: quantities as strings or numbers; a null entry is absent. Parsing them is the core's.</summary>
-    private static IReadOnlyDictionary<string, string> Quantities(JsonElement map, string path)
+    private static IReadOnlyDictionary<string, string> Quantities(ref Utf8JsonReader reader, FieldPath path)
     {
-        if (map.ValueKind == JsonValueKind.Null)
+        if (reader.TokenType == JsonTokenType.Null)
         {
             return Empty;
         }
 
-        ExpectObject(map, path, "an object of quantities");
+        ExpectObject(ref reader, path, "an object of quantities");
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var p in map.EnumerateObject())
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            switch (p.Value.ValueKind)
+            var key = reader.GetString()!;
+            reader.Read();
+            switch (reader.TokenType)
             {
-                case JsonValueKind.String:
-                    result[p.Name] = p.Value.GetString()!;
+                case JsonTokenType.String:
+                    result[key] = reader.GetString()!;
                     break;
-                case JsonValueKind.Number:
-                    result[p.Name] = p.Value.GetRawText();
+                case JsonTokenType.Number:
+                    result[key] = RawText(ref reader);
                     break;
-                case JsonValueKind.Null:
-                    result.Remove(p.Name);
+                case JsonTokenType.Null:
+                    result.Remove(key);
                     break;
                 default:
-                    throw WrongType(path + KeySegment(p.Name), "a quantity (a string such as \"500m\" or a number)", p.Value);
+                    throw WrongType(path + KeySegment(key), "a quantity (a string such as \"500m\" or a number)", ref reader);
             }
         }
 
         return result.Count == 0 ? Empty : result;
+    }
+
+    /// <summary>
+    /// A field's JSON path in parts (the object's path, the field, a container's index, a member of it), made into a
+    /// string only for an error: reading a sound object formats no path.
+    /// </summary>
+    private readonly record struct FieldPath(string Root, string Field = "", int Index = -1, string Member = "")
+    {
+        public static string operator +(FieldPath path, string segment) => path.ToString() + segment;
+
+        public override string ToString() => Index < 0 ? Root + Field + Member : $"{Root}{Field}[{Index}]{Member}";
     }
 }

@@ -20,6 +20,13 @@ internal sealed partial class ExtenderVerbs
     /// <summary>As <see cref="ExtenderJson.Options"/> writes: reasons keep their quotes and apostrophes.</summary>
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>The calling thread's answer writer: filter and prioritize write without awaiting, so one per thread is enough.</summary>
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_answerWriter;
+
+    /// <summary>Prioritize's keys, escaped once rather than checked on every entry.</summary>
+    private static readonly JsonEncodedText HostKey = JsonEncodedText.Encode("Host"), ScoreKey = JsonEncodedText.Encode("Score");
+
     /// <summary>Answers a filter body into <paramref name="output"/>; or, writing nothing, returns the error of an unusable body (HTTP 400).</summary>
     public string? Filter(ReadOnlyMemory<byte> body, IBufferWriter<byte> output)
     {
@@ -32,13 +39,15 @@ internal sealed partial class ExtenderVerbs
             }
 
             var evaluation = Prepare(args.Pod);
-            using var writer = new Utf8JsonWriter(output, WriterOptions);
+            var writer = AnswerWriter(output);
             WriteFilter(writer, body.Span, args, evaluation);
+            writer.Flush();
             Record("filter", args, evaluation);
             return null;
         }
         finally
         {
+            ReleaseAnswerWriter();
             args.Release();
         }
     }
@@ -56,7 +65,7 @@ internal sealed partial class ExtenderVerbs
 
             var evaluation = Prepare(args.Pod);
             var span = body.Span;
-            using var writer = new Utf8JsonWriter(output, WriterOptions);
+            var writer = AnswerWriter(output);
             writer.WriteStartArray();
             foreach (ref var candidate in args.Candidates)
             {
@@ -67,17 +76,20 @@ internal sealed partial class ExtenderVerbs
                 // Only a node that fits is placed in full: its score reads where the pod would go.
                 var score = verdict.Fits ? pipeline.Score(evaluation, candidate.Node, pipeline.EvaluateNode(evaluation, candidate.Node)) : 0;
                 writer.WriteStartObject();
-                writer.WriteString("Host"u8, span[candidate.Name]);
-                writer.WriteNumber("Score"u8, score);
+                writer.WritePropertyName(HostKey);
+                WriteName(writer, span, candidate);
+                writer.WriteNumber(ScoreKey, score);
                 writer.WriteEndObject();
             }
 
             writer.WriteEndArray();
+            writer.Flush();
             Record("prioritize", args, evaluation);
             return null;
         }
         finally
         {
+            ReleaseAnswerWriter();
             args.Release();
         }
     }
@@ -119,7 +131,7 @@ internal sealed partial class ExtenderVerbs
             {
                 if (candidate.Verdict.Fits)
                 {
-                    writer.WriteStringValue(body[candidate.Name]);
+                    WriteName(writer, body, candidate);
                 }
             }
 
@@ -148,6 +160,34 @@ internal sealed partial class ExtenderVerbs
         }
 
         writer.WriteEndObject();
+    }
+
+    /// <summary>The calling thread's answer writer on <paramref name="output"/>, made once per thread rather than once per call; the caller flushes it.</summary>
+    private static Utf8JsonWriter AnswerWriter(IBufferWriter<byte> output)
+    {
+        if (t_answerWriter is not { } writer)
+        {
+            return t_answerWriter = new Utf8JsonWriter(output, WriterOptions);
+        }
+
+        writer.Reset(output);
+        return writer;
+    }
+
+    /// <summary>Takes the answer writer off the call's output, so that it holds no answer between calls.</summary>
+    private static void ReleaseAnswerWriter() => t_answerWriter?.Reset(NoOutput.Instance);
+
+    /// <summary>A candidate's name as a string value: a plain one as the quoted bytes it came in as, with no escaping check; any other through the writer.</summary>
+    private static void WriteName(Utf8JsonWriter writer, ReadOnlySpan<byte> body, in WireCandidate candidate)
+    {
+        if (candidate.NameIsPlain)
+        {
+            writer.WriteRawValue(body[candidate.QuotedName], skipInputValidation: true);
+        }
+        else
+        {
+            writer.WriteStringValue(body[candidate.Name]);
+        }
     }
 
     private static void WriteRaw(Utf8JsonWriter writer, ReadOnlySpan<byte> key, ReadOnlySpan<byte> body, Range value)
@@ -194,4 +234,16 @@ internal sealed partial class ExtenderVerbs
         JsonSerializer.Serialize(writer, result, ExtenderJson.Options);
         return null;
     }
+}
+
+/// <summary>Where a released writer points between calls, so that it holds no answer's output: nothing may be written to it.</summary>
+internal sealed class NoOutput : IBufferWriter<byte>
+{
+    public static NoOutput Instance { get; } = new();
+
+    public void Advance(int count) => throw new InvalidOperationException("a released answer writer was written to");
+
+    public Memory<byte> GetMemory(int sizeHint = 0) => throw new InvalidOperationException("a released answer writer was written to");
+
+    public Span<byte> GetSpan(int sizeHint = 0) => throw new InvalidOperationException("a released answer writer was written to");
 }

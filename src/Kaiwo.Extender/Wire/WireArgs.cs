@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Kaiwo.Extender.Kubernetes;
@@ -10,10 +11,17 @@ namespace Kaiwo.Extender.Wire;
 
 /// <summary>One candidate node of a filter or prioritize call, as the bytes it came in as.</summary>
 /// <param name="Name">Where the node's name is in the body (the string without its quotes).</param>
+/// <param name="NameIsPlain">
+/// The name is only letters, digits, <c>-</c>, <c>.</c> and <c>_</c> (every Kubernetes node name is): the answer's
+/// writer would escape none of it, so it is written as the quoted bytes it came in as, with no escaping check.
+/// </param>
 /// <param name="Item">In full mode, where the whole Node object is in the body, echoed as is when it passes.</param>
 /// <param name="Node">The node's snapshot in the state.</param>
-internal record struct WireCandidate(Range Name, Range Item, NodeCandidate Node)
+internal record struct WireCandidate(Range Name, bool NameIsPlain, Range Item, NodeCandidate Node)
 {
+    /// <summary>The name with its quotes, as it is in the body (an unescaped string): a JSON string as it stands.</summary>
+    public readonly Range QuotedName => (Name.Start.Value - 1)..(Name.End.Value + 1);
+
     /// <summary>The node's verdict, set by the verb on its first pass over the candidates.</summary>
     public FitVerdict Verdict { get; set; }
 }
@@ -32,6 +40,9 @@ internal record struct WireCandidate(Range Name, Range Item, NodeCandidate Node)
 /// </remarks>
 internal sealed class WireArgs
 {
+    /// <summary>As deep as the complete reader parses (<see cref="ExtenderRequests"/>).</summary>
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
     [ThreadStatic]
     private static WireArgs? t_cached;
 
@@ -107,7 +118,7 @@ internal sealed class WireArgs
     private bool TryReadCore(ReadOnlyMemory<byte> body, ClusterState state)
     {
         var span = body.Span;
-        var reader = new Utf8JsonReader(span, new JsonReaderOptions { MaxDepth = 64 });
+        var reader = new Utf8JsonReader(span, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
             return false;
@@ -176,8 +187,10 @@ internal sealed class WireArgs
             return false;
         }
 
-        using var document = JsonDocument.Parse(body[podRange]);
-        var facts = ObjectJson.ReadPod(document.RootElement, "$.Pod");
+        // The pod is read where it lies, by the one pod mapper, once the rest of the body is known to be plain.
+        var podReader = new Utf8JsonReader(span[podRange], ReaderOptions);
+        podReader.Read();
+        var facts = ObjectJson.ReadPod(ref podReader, "$.Pod");
         if (facts.Name.Length == 0)
         {
             return false;
@@ -197,12 +210,12 @@ internal sealed class WireArgs
 
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out var name, out var node))
+            if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out var name, out var plain, out var node))
             {
                 return false;
             }
 
-            Add(new WireCandidate(name, default, node));
+            Add(new WireCandidate(name, plain, default, node));
         }
 
         return true;
@@ -283,6 +296,7 @@ internal sealed class WireArgs
 
         var start = (int)reader.TokenStartIndex;
         Range name = default;
+        var plain = false;
         NodeCandidate? node = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -309,7 +323,7 @@ internal sealed class WireArgs
                     {
                         reader.Skip();
                     }
-                    else if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out name, out node))
+                    else if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out name, out plain, out node))
                     {
                         return false;
                     }
@@ -330,24 +344,27 @@ internal sealed class WireArgs
             return false; // no name, or a node the state does not know: judged from its labels by the complete reader
         }
 
-        candidate = new WireCandidate(name, start..(int)reader.BytesConsumed, node);
+        candidate = new WireCandidate(name, plain, start..(int)reader.BytesConsumed, node);
         return true;
     }
 
-    /// <summary>A plain node name (ASCII, no escapes, 1 to 253 characters) that the state knows, looked up without a string.</summary>
-    private static bool TryName(ref Utf8JsonReader reader, ClusterState state, out Range name, out NodeCandidate node)
+    /// <summary>
+    /// A node name (ASCII, no escapes, 1 to 253 characters) that the state knows, looked up by its bytes: no string,
+    /// no characters. Whether it is plain (<see cref="WireCandidate.NameIsPlain"/>) is seen in the same pass.
+    /// </summary>
+    private static bool TryName(ref Utf8JsonReader reader, ClusterState state, out Range name, out bool plain, out NodeCandidate node)
     {
         name = default;
+        plain = false;
         node = null!;
         var value = reader.ValueSpan;
-        if (reader.ValueIsEscaped || value.Length is 0 or > ObjectJson.MaxNameLength || !Ascii.IsValid(value))
+        if (reader.ValueIsEscaped || value.Length is 0 or > ObjectJson.MaxNameLength)
         {
             return false;
         }
 
-        Span<char> chars = stackalloc char[ObjectJson.MaxNameLength];
-        var length = Encoding.ASCII.GetChars(value, chars);
-        if (!state.TryGetNode(chars[..length], out var found))
+        plain = !value.ContainsAnyExcept(PlainNameBytes);
+        if ((!plain && !Ascii.IsValid(value)) || !state.TryGetNode(value, out var found))
         {
             return false;
         }
@@ -357,6 +374,9 @@ internal sealed class WireArgs
         node = found!;
         return true;
     }
+
+    /// <summary>The bytes of a plain name: none of them is escaped by the answer's writer.</summary>
+    private static readonly SearchValues<byte> PlainNameBytes = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"u8);
 
     private static Range RawValue(ref Utf8JsonReader reader)
     {

@@ -53,6 +53,33 @@ public sealed class MalformedRequestTests(NamesCluster cluster, SmallBodyLimitCl
         Assert.Equal(before.Body, after.Body);
     }
 
+    [Theory]
+    [InlineData("filter")]
+    [InlineData("prioritize")]
+    [InlineData("preempt")]
+    [InlineData("bind")]
+    public async Task Verb_BodyThatIsNotUtf8_Returns400NamingTheByteAndChangesNothing(string verb)
+    {
+        // A string the mappers read (a label value) holding a byte that begins no UTF-8 sequence: the JSON is sound
+        // otherwise, and no reader turns such a string into text.
+        var client = cluster.Client;
+        var before = await Fixtures.GetAsync(client, "/inspect");
+        var body = Encoding.UTF8.GetBytes(verb == "bind"
+            ? """{"PodName":"p","PodNamespace":"team-a","PodUID":"uid-XX","Node":"gpu-node-01"}"""
+            : """{"Pod":{"metadata":{"name":"p","labels":{"team":"XX"}}},"NodeNames":["gpu-node-01"],"NodeNameToMetaVictims":{}}""");
+        var at = Array.IndexOf(body, (byte)'X');
+        body[at] = 0xC3;
+        body[at + 1] = 0x28;
+
+        var answer = await Fixtures.PostAsync(client, "/" + verb, body);
+
+        Assert.True(answer.Status == HttpStatusCode.BadRequest, $"/{verb}: {answer}");
+        Assert.Equal($"request body is not UTF-8: byte {at + 1} (0xC3) starts an invalid UTF-8 sequence; JSON bodies are UTF-8", answer.Json.GetProperty("Error").GetString());
+        await AssertStillServingAsync(client);
+        var after = await Fixtures.GetAsync(client, "/inspect");
+        Assert.Equal(before.Body, after.Body);
+    }
+
     [Fact]
     public async Task Filter_BodyAboveTheConfiguredLimit_Returns413WithJsonError()
     {

@@ -18,11 +18,16 @@ namespace Kaiwo.Extender.Tests.Verbs;
 /// <summary>
 /// Bytes allocated per filter and prioritize call, as the HTTP handler runs them (body bytes in, answer bytes out),
 /// at 500 candidates of 5,000 nodes with pods on them: allocation counts are stable where times are not, so the
-/// budget (issue 9: 64 KB per call) is held by a test. Measured on the calling thread around a warmed-up call.
+/// budget is held by a test. Measured on the calling thread around a warmed-up call.
 /// </summary>
 public sealed class AllocationBudgetTests(ITestOutputHelper output)
 {
-    private const long BudgetBytes = 64 * 1024;
+    /// <summary>
+    /// Issue 9 asks for at most 64 KB; the call allocates 1,832 bytes today, nearly all of it the pod's facts (its
+    /// strings, maps and containers, about 1,000 bytes) and its evaluation by the pipeline (about 700). The budget is
+    /// held just above that, so that anything allocated per node or per name fails it.
+    /// </summary>
+    private const long BudgetBytes = 2 * 1024;
     private const int NodeCount = 5_000;
 
     private static readonly Lazy<(ExtenderVerbs Verbs, byte[] Body)> Cluster = new(Build);

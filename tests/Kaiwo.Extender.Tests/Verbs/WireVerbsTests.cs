@@ -7,6 +7,7 @@ using Kaiwo.Extender.Standalone;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling;
+using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -119,6 +120,84 @@ public sealed class WireVerbsTests
 
         Assert.Equal("request body is not a valid ExtenderArgs: $.NodeNames[1]: expected a string, got the number 7", error);
         Assert.Equal(0, answer.WrittenCount);
+    }
+
+    [Theory]
+    [InlineData("""{"metadata":{"name":"p","labels":["a"]}}""", "$.Pod.metadata.labels: expected an object of strings, got an array")]
+    [InlineData("""{"metadata":{"name":"p","annotations":{"kaiwo.ai/gpu-fraction":{}}}}""", "$.Pod.metadata.annotations['kaiwo.ai/gpu-fraction']: expected a string, got an object")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"priority":"high"}}""", "$.Pod.spec.priority: expected a whole number from -2147483648 to 2147483647, got the string \"high\"")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"initContainers":[null,{"name":"i","resources":{"limits":{"cpu":true}}}]}}""", "$.Pod.spec.initContainers[1].resources.limits['cpu']: expected a quantity (a string such as \"500m\" or a number), got true")]
+    [InlineData("""{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","resources":7}]}}""", "$.Pod.spec.containers[0].resources: expected a ResourceRequirements object, got the number 7")]
+    [InlineData("""{"metadata":{"name":"p"},"status":{"phase":1}}""", "$.Pod.status.phase: expected a string, got the number 1")]
+    [InlineData("""{"metadata":{"namespace":"team-a"}}""", "$.Pod.metadata.name: is missing; the Pod to schedule needs a name")]
+    [InlineData("""[]""", "$.Pod: expected a Pod object, got an array")]
+    public void Filter_MalformedPod_WritesNothingAndNamesThePath(string pod, string problem)
+    {
+        var (verbs, state) = Build("names");
+        var gpu = state.Nodes().First(n => n.Usage.Inventory.HasGpus).Name;
+        var body = Encoding.UTF8.GetBytes($$$"""{"Pod":{{{pod}}},"NodeNames":["{{{gpu}}}"]}""");
+
+        var answer = new ArrayBufferWriter<byte>();
+        var error = verbs.Filter(body, answer);
+
+        Assert.Equal("request body is not a valid ExtenderArgs: " + problem, error);
+        Assert.Equal(0, answer.WrittenCount);
+    }
+
+    [Fact]
+    public void Answer_PlainAndOtherAsciiNames_AreTheBytesTheWriterWrites()
+    {
+        // A plain name is copied as it came; "+" and DEL are not plain and go through the writer, which escapes DEL.
+        string[] names = ["gpu-a.b_C9", "gpu+node", "gpu\u007fnode"];
+        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var state = new ClusterState();
+        foreach (var name in names)
+        {
+            state.UpsertNode(new NodeFacts { Name = name });
+        }
+
+        var verbs = new ExtenderVerbs(state, pipeline, new PendingPods(100), new InMemoryBinder(state, pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Options.Create(new ExtenderOptions()));
+        var body = Encoding.UTF8.GetBytes("{\"Pod\":{\"metadata\":{\"name\":\"p\"}},\"NodeNames\":[" + string.Join(",", names.Select(n => $"\"{n}\"")) + "]}");
+        var filter = new ArrayBufferWriter<byte>();
+        var prioritize = new ArrayBufferWriter<byte>();
+
+        Assert.Null(verbs.Filter(body, filter));
+        Assert.Null(verbs.Prioritize(body, prioritize));
+
+        Assert.Equal("""{"Nodes":null,"NodeNames":["gpu-a.b_C9","gpu+node","gpu\u007Fnode"],"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":""}""", Encoding.UTF8.GetString(filter.WrittenSpan));
+        Assert.Equal("""[{"Host":"gpu-a.b_C9","Score":10},{"Host":"gpu+node","Score":10},{"Host":"gpu\u007Fnode","Score":10}]""", Encoding.UTF8.GetString(prioritize.WrittenSpan));
+        var reader = WireArgs.Rent();
+        try
+        {
+            Assert.True(reader.TryRead(body, state));
+            Assert.Equal([true, false, false], reader.Candidates.ToArray().Select(c => c.NameIsPlain));
+        }
+        finally
+        {
+            reader.Release();
+        }
+    }
+
+    [Fact]
+    public void Filter_CallsInTurnOnOneThread_WriteEachAnswerWholeToItsOwnOutput()
+    {
+        // The answer writer is the thread's, moved from output to output: no call may write into another's.
+        var (verbs, _) = Build("names");
+        var filterBody = Fixtures.ReadPayload("names", Fixtures.PayloadFiles("names").First(f => Fixtures.VerbOf(f) == "filter"));
+        var prioritizeBody = Fixtures.ReadPayload("names", Fixtures.PayloadFiles("names").First(f => Fixtures.VerbOf(f) == "prioritize"));
+        var first = new ArrayBufferWriter<byte>();
+        var between = new ArrayBufferWriter<byte>();
+        var again = new ArrayBufferWriter<byte>();
+
+        Assert.Null(verbs.Filter(filterBody, first));
+        var firstAnswer = first.WrittenSpan.ToArray();
+        Assert.Null(verbs.Prioritize(prioritizeBody, between));
+        Assert.Null(verbs.Filter(filterBody, again));
+
+        Assert.Equal(firstAnswer, first.WrittenSpan.ToArray());
+        Assert.Equal(firstAnswer, again.WrittenSpan.ToArray());
+        using var prioritized = JsonDocument.Parse(between.WrittenMemory);
+        Assert.Equal(JsonValueKind.Array, prioritized.RootElement.ValueKind);
     }
 
     private static int CountOf(string text, string part)
