@@ -1,5 +1,6 @@
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -65,11 +66,6 @@ public sealed record StarvationPlan(IReadOnlyList<StarvationHold> Holds, IReadOn
 /// </remarks>
 public static class StarvationPlanner
 {
-    /// <summary>The pod group annotation and label (gang members hold their gang's reservations, never these).</summary>
-    private static readonly string[] GroupAnnotations = ["kaiwo.ai/pod-group"];
-
-    private static readonly string[] GroupLabels = ["kueue.x-k8s.io/pod-group-name"];
-
     /// <summary>
     /// Whether a pending pod is one this step may reserve for, whatever it has waited: a valid ask of at least
     /// <see cref="StarvationOptions.MinimumGpus"/> whole GPUs, a pod of one of our schedulers, not a gang member, not
@@ -86,8 +82,7 @@ public static class StarvationPlanner
             && !pod.IsDeleting
             && pod.NodeName is null
             && options.SchedulerNames.Contains(string.IsNullOrEmpty(pod.SchedulerName) ? BindRules.DefaultSchedulerName : pod.SchedulerName)
-            && !GroupAnnotations.Any(pod.Annotations.ContainsKey)
-            && !GroupLabels.Any(pod.Labels.ContainsKey);
+            && PodGroup.Read(pod) is null; // gang members hold their gang's reservations, never these
     }
 
     /// <summary>

@@ -238,6 +238,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             // Every path ends in one account refresh (SetHold's or its own), so that the pod moves in its queue's
             // totals once per event, from what it counted to what it counts, with no half-way state in between.
             entry.Pod = pod;
+            IndexGang(entry);
             SetRequest(entry, pod);
             if (pod.IsTerminated || pod.IsDeleting || pod.NodeName is not null)
             {
@@ -314,6 +315,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             }
 
             entry.Pod = unbound;
+            IndexGang(entry);
             SetRequest(entry, unbound);
             RefreshAccount(entry);
             return true;
@@ -382,6 +384,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             lock (entry.Gate)
             {
                 entry.Removed = true;
+                UnindexGang(entry);
                 DropReservation(entry);
                 SetHold(entry, null, null);
             }
@@ -483,6 +486,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
                 }
 
                 entry.Pod = pod;
+                IndexGang(entry);
                 SetRequest(entry, pod);
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
@@ -1099,6 +1103,9 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
 
         /// <summary>Set while our bind's reservation waits to be seen on the API server.</summary>
         public DateTimeOffset? AssumedUntil { get; set; }
+
+        /// <summary>The gang the pod is indexed under (see <see cref="IndexGang"/>), null when none.</summary>
+        public string? GangKey { get; set; }
 
         /// <summary>Devices held for the pod before it binds (see <see cref="ClusterState.Hold"/>); mirrored in the state's table.</summary>
         public Reservation? Reservation { get; set; }
