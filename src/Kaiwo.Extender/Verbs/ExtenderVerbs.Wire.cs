@@ -4,6 +4,7 @@ using System.Text.Json;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
+using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Extender.Verbs;
 
@@ -39,7 +40,7 @@ internal sealed partial class ExtenderVerbs
             }
 
             var evaluation = Prepare(args.Pod);
-            if (evaluation.Context.Gang is not null)
+            if (evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole)
             {
                 RecordOffered(evaluation, args);
             }

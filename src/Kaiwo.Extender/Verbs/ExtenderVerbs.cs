@@ -34,7 +34,7 @@ internal sealed partial class ExtenderVerbs(
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
         var (evaluation, candidates) = Prepare(args);
-        if (evaluation.Context.Gang is not null)
+        if (evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole)
         {
             // A gang member's candidates are the nodes kube-scheduler's own checks let it go to: its plan keeps to them.
             state.RecordOfferedNodes(evaluation.Context.Pod.Uid, [.. candidates.Select(c => c.Name)]);

@@ -11,7 +11,16 @@ namespace Kaiwo.Scheduling.Reservations;
 /// A pending pod that asks for enough whole GPUs and has waited long enough to reserve; pending since its creation,
 /// or since the state first saw it pending.
 /// </summary>
-public sealed record StarvingPod(PodFacts Pod, GpuRequest Request, DateTimeOffset PendingSince);
+public sealed record StarvingPod(PodFacts Pod, GpuRequest Request, DateTimeOffset PendingSince)
+{
+    /// <summary>
+    /// The nodes kube-scheduler offered the pod in its last filter call (its own checks: node selectors, affinity,
+    /// taints, which the extender does not judge), null when unknown: it reserves only on one of them.
+    /// </summary>
+    public IReadOnlySet<string>? OfferedNodes { get; init; }
+
+    public bool MayGoTo(string node) => OfferedNodes is null || OfferedNodes.Contains(node);
+}
 
 /// <summary>A node a pod may not reserve on again before <paramref name="Until"/>: its last reservation there ran out.</summary>
 public sealed record ClosedNode(string PodUid, string Node, DateTimeOffset Until);
@@ -24,7 +33,8 @@ public sealed record StarvationHold(Reservation Slot, bool Complete);
 
 /// <summary>
 /// What one starvation step is to do: the reservations to hold, and those to release, run out
-/// (<see cref="Expired"/>) or no longer wanted (<see cref="Dropped"/>: the pod no longer starves, or its node is gone).
+/// (<see cref="Expired"/>) or no longer wanted (<see cref="Dropped"/>: the pod no longer starves, its node is gone, or
+/// kube-scheduler no longer offers the pod that node).
 /// </summary>
 public sealed record StarvationPlan(IReadOnlyList<StarvationHold> Holds, IReadOnlyList<Reservation> Expired, IReadOnlyList<Reservation> Dropped)
 {
@@ -126,7 +136,7 @@ public static class StarvationPlanner
                 continue;
             }
 
-            if (!byUid.TryGetValue(reservation.PodUid, out var pod) || !byName.TryGetValue(reservation.Node, out var node))
+            if (!byUid.TryGetValue(reservation.PodUid, out var pod) || !byName.TryGetValue(reservation.Node, out var node) || !pod.MayGoTo(reservation.Node))
             {
                 dropped.Add(reservation);
                 continue;
@@ -152,7 +162,7 @@ public static class StarvationPlanner
             long bestFree = -1;
             foreach (var node in nodes)
             {
-                if (taken.Contains(node.Name) || closedTo.Contains((pod.Pod.Uid, node.Name)) || !CouldEverFit(node.Usage, pod.Request))
+                if (taken.Contains(node.Name) || closedTo.Contains((pod.Pod.Uid, node.Name)) || !pod.MayGoTo(node.Name) || !CouldEverFit(node.Usage, pod.Request))
                 {
                     continue;
                 }

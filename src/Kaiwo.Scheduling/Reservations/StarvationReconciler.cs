@@ -194,7 +194,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
     {
         var pods = new List<StarvingPod>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var pod in state.PendingWholeGpuPods(Options.MinimumGpus))
+        foreach (var (pod, offered) in state.PendingWholeGpuPods(Options.MinimumGpus))
         {
             seen.Add(pod.Uid);
             if (!_firstSeen.TryGetValue(pod.Uid, out var first))
@@ -217,7 +217,7 @@ public sealed class StarvationReconciler(StarvationOptions options)
                 continue;
             }
 
-            pods.Add(new StarvingPod(pod, evaluation.Context.Request, since));
+            pods.Add(new StarvingPod(pod, evaluation.Context.Request, since) { OfferedNodes = offered });
         }
 
         foreach (var uid in _firstSeen.Keys.Where(u => !seen.Contains(u)).ToList())

@@ -81,7 +81,8 @@ public sealed partial class ClusterState
 
         lock (entry.Gate)
         {
-            if (entry.GangKey is null || (entry.OfferedNodes is { } known && known.Count == nodeNames.Count && nodeNames.All(known.Contains)))
+            // Gang members' plans and starving pods' reservations keep to these nodes; nobody else reads them.
+            if ((entry.GangKey is null && !_pendingWhole.ContainsKey(podUid)) || (entry.OfferedNodes is { } known && known.Count == nodeNames.Count && nodeNames.All(known.Contains)))
             {
                 return;
             }

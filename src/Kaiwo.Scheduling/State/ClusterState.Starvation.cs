@@ -1,6 +1,13 @@
 using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Requests;
 
 namespace Kaiwo.Scheduling.State;
+
+/// <summary>
+/// A pending pod that asks for whole GPUs, and the nodes kube-scheduler offered it in its last filter call (its own
+/// checks: selectors, affinity, taints), null while it has not asked.
+/// </summary>
+public sealed record PendingWholeGpuPod(PodFacts Pod, IReadOnlySet<string>? OfferedNodes);
 
 /// <summary>The state's part of reservations against starvation: the pending pods they are for, and draining GPUs.</summary>
 public sealed partial class ClusterState

@@ -866,21 +866,21 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
     /// The pending pods (not bound, not assumed, not terminated) that ask for at least <paramref name="minimumGpus"/>
     /// whole GPUs with a valid request, sorted by key: read from an index kept on every pod change, not from every pod.
     /// </summary>
-    public IReadOnlyList<PodFacts> PendingWholeGpuPods(int minimumGpus)
+    public IReadOnlyList<PendingWholeGpuPod> PendingWholeGpuPods(int minimumGpus)
     {
-        var pods = new List<PodFacts>();
+        var pods = new List<PendingWholeGpuPod>();
         foreach (var entry in _pendingWhole.Values)
         {
             lock (entry.Gate)
             {
                 if (IsUnbound(entry) && entry.Request.WholeCount >= minimumGpus)
                 {
-                    pods.Add(entry.Pod);
+                    pods.Add(new PendingWholeGpuPod(entry.Pod, entry.OfferedNodes));
                 }
             }
         }
 
-        pods.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        pods.Sort((a, b) => string.CompareOrdinal(a.Pod.Key, b.Pod.Key));
         return pods;
     }
 
@@ -1110,7 +1110,10 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
         /// <summary>Devices held for the pod before it binds (see <see cref="ClusterState.Hold"/>); mirrored in the state's table.</summary>
         public Reservation? Reservation { get; set; }
 
-        /// <summary>For a gang member: the nodes kube-scheduler offered it in its last filter call (see <see cref="RecordOfferedNodes"/>).</summary>
+        /// <summary>
+        /// For a gang member or a pending whole-GPU pod: the nodes kube-scheduler offered it in its last filter call
+        /// (see <see cref="RecordOfferedNodes"/>).
+        /// </summary>
         public IReadOnlySet<string>? OfferedNodes { get; set; }
     }
 }

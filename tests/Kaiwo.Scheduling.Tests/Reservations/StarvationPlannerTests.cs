@@ -290,4 +290,26 @@ public sealed class StarvationPlannerTests
         // a: GPUs 6 and one full one, 0.75 + 0 free; b: GPUs 6 and 7, 0.5 + 0.5 free.
         Assert.Equal("b", Assert.Single(plan.Slots).Node);
     }
+
+    [Fact]
+    public void Plan_KubeSchedulerOffersThePodSomeNodes_ReservesOnlyOnOneOfThem()
+    {
+        var pod = Starving("big", 4) with { OfferedNodes = new HashSet<string>(StringComparer.Ordinal) { "b" } };
+
+        var plan = Plan([pod], [Node("a"), Node("b", 0, 1, 2, 3, 4, 5, 6, 7)]);
+
+        Assert.Equal("b", Assert.Single(plan.Slots).Node);
+    }
+
+    [Fact]
+    public void Plan_ReservedNodeNoLongerOffered_DropsTheReservation()
+    {
+        var first = Assert.Single(Plan([Starving("big", 4)], [Node("a", 0, 1, 2, 3, 4, 5)]).Slots);
+        var pod = Starving("big", 4) with { OfferedNodes = new HashSet<string>(StringComparer.Ordinal) { "b" } };
+
+        var plan = Plan([pod], [WithReservation(Node("a", 0, 1, 2, 3, 4, 5), first), Node("b", 0, 1, 2, 3, 4, 5, 6, 7)], [first]);
+
+        Assert.Equal([first], plan.Dropped);
+        Assert.Equal("b", Assert.Single(plan.Slots).Node);
+    }
 }

@@ -310,4 +310,22 @@ public sealed class StarvationReconcilerTests
         Assert.Equal(1, fit.Allocation!.Gpus.Single().Index);
         Assert.False(Step().Changed);
     }
+
+    [Fact]
+    public void RecordOfferedNodes_PendingWholeGpuPod_ItsReservationKeepsToThem()
+    {
+        Cluster(2, free: [6, 7]);
+        var big = Big();
+        _state.UpsertPod(big);
+        var small = Fraction("small", "0.25") with { SchedulerName = "kaiwo-scheduler" };
+        _state.UpsertPod(small);
+
+        _state.RecordOfferedNodes(big.Uid, ["gpu-node-02"]);
+        _state.RecordOfferedNodes(small.Uid, ["gpu-node-02"]);
+        Step();
+        _time.Advance(Options.After + TimeSpan.FromSeconds(1));
+
+        Assert.Equal(["gpu-node-02"], _state.PendingWholeGpuPods(2).Single().OfferedNodes!);
+        Assert.Equal("gpu-node-02", Assert.Single(Step().Reserved).Node);
+    }
 }
