@@ -66,10 +66,12 @@ public sealed partial class ClusterState
     }
 
     /// <summary>
-    /// Remembers the nodes kube-scheduler offered a gang member in its last filter call: the nodes that passed the
-    /// scheduler's own checks (node selectors, affinity, taints, resources), which the extender does not judge. The gang
-    /// planner places the member only there. Moves <see cref="Version"/> only when the set changed, so that a member
-    /// retried with the same nodes does not make the reservation loop plan again.
+    /// Remembers the nodes kube-scheduler offered a gang member, or a pending pod that asks for whole GPUs, in its last
+    /// filter call: the nodes that passed the scheduler's own checks (node selectors, affinity, taints, resources),
+    /// which the extender does not judge. The gang planner places the member only there, and a starving pod reserves
+    /// only there. For a gang member, moves <see cref="Version"/> only when the set changed, so that a member retried
+    /// with the same nodes does not make the reservation loop plan again; for another pod never (its reservation, if
+    /// it has one, follows at the loop's next sweep), so that the first filter of every whole-GPU pod moves nothing.
     /// </summary>
     public void RecordOfferedNodes(string podUid, IReadOnlyCollection<string> nodeNames)
     {
@@ -88,7 +90,10 @@ public sealed partial class ClusterState
             }
 
             entry.OfferedNodes = nodeNames.ToFrozenSet(StringComparer.Ordinal);
-            Interlocked.Increment(ref _version);
+            if (entry.GangKey is not null)
+            {
+                Interlocked.Increment(ref _version);
+            }
         }
     }
 

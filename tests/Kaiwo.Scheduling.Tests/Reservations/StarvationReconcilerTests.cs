@@ -320,8 +320,10 @@ public sealed class StarvationReconcilerTests
         var small = Fraction("small", "0.25") with { SchedulerName = "kaiwo-scheduler" };
         _state.UpsertPod(small);
 
+        var version = _state.Version;
         _state.RecordOfferedNodes(big.Uid, ["gpu-node-02"]);
         _state.RecordOfferedNodes(small.Uid, ["gpu-node-02"]);
+        Assert.Equal(version, _state.Version);
         Step();
         _time.Advance(Options.After + TimeSpan.FromSeconds(1));
 
