@@ -3,6 +3,7 @@ using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Scoring;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
@@ -17,10 +18,43 @@ public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset
     public Reservation? Reservation { get; init; }
 }
 
-/// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
-public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
+/// <summary>
+/// A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage. What scores read of the facts
+/// is read once, when the facts are set (a candidate made <c>with</c> new usage keeps it; one with new facts reads them).
+/// </summary>
+public sealed record NodeCandidate
 {
+    private readonly NodeFacts _facts = null!;
+
+    public NodeCandidate(NodeFacts facts, NodeUsage usage)
+    {
+        Facts = facts;
+        Usage = usage;
+    }
+
+    public NodeFacts Facts
+    {
+        get => _facts;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _facts = value;
+            Utilization = NodeUtilization.Of(value);
+        }
+    }
+
+    public NodeUsage Usage { get; init; }
+
+    /// <summary>The node's live GPU utilization annotation as read from <see cref="Facts"/>; null when absent or malformed.</summary>
+    public NodeUtilization? Utilization { get; private init; }
+
     public string Name => Facts.Name;
+
+    public void Deconstruct(out NodeFacts facts, out NodeUsage usage)
+    {
+        facts = Facts;
+        usage = Usage;
+    }
 }
 
 /// <summary>A check of the pod alone, before any node: a refusal here applies to every node.</summary>
