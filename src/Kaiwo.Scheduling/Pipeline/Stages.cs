@@ -87,6 +87,14 @@ public interface INodeScore
 
     int DefaultWeight { get; }
 
+    /// <summary>
+    /// Whether the score follows from the ask's shape (<see cref="GpuRequest.SameShape"/>), the node's usage snapshot
+    /// and the fit alone: not the clock, not the node's facts, not the pod's other details, not the score's own
+    /// settings. The pipeline then keeps the value with the fit on the snapshot and reads it back for the next pod of
+    /// the same shape on the unchanged node. False unless the score says so.
+    /// </summary>
+    bool FollowsFromFit => false;
+
     /// <summary>0..1, higher is better; null when the score has no opinion on this pod and node.</summary>
     double? Score(PodContext pod, NodeCandidate node, FitResult fit);
 }

@@ -12,6 +12,9 @@ public sealed class PackingScore : INodeScore
 {
     public string Name => "packing";
 
+    /// <summary>Reads the ask's shape (GPU or none, binpack or spread), whether the snapshot's inventory has GPUs, and the fit's quality.</summary>
+    public bool FollowsFromFit => true;
+
     public int DefaultWeight => 3;
 
     public double? Score(PodContext pod, NodeCandidate node, FitResult fit)
