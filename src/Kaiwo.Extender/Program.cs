@@ -2,6 +2,7 @@ using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Standalone;
 using Kaiwo.Extender.Verbs;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.State;
 using Microsoft.Extensions.Options;
@@ -40,6 +41,14 @@ builder.Services.AddSingleton(sp => new PendingPods(sp.GetRequiredService<IOptio
 builder.Services.AddSingleton<Readiness>();
 builder.Services.AddSingleton<QueueCatalog>();
 builder.Services.AddSingleton<QueueState>();
+builder.Services.AddSingleton(sp => new GangReconciler(
+    sp.GetRequiredService<ClusterState>(),
+    sp.GetRequiredService<SchedulingPipeline>(),
+    new GangOptions(
+        sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.GangReservationTtl,
+        sp.GetRequiredService<IOptions<ExtenderOptions>>().Value.EffectiveSchedulerNames,
+        sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.SchedulerName)));
+builder.Services.AddSingleton<IReservationStep>(sp => sp.GetRequiredService<GangReconciler>());
 builder.Services.AddSingleton<ExtenderVerbs>();
 builder.Services.AddSingleton<ExtenderMetrics>();
 builder.Services.AddOpenTelemetry()

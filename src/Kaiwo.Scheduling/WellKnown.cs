@@ -12,6 +12,18 @@ public static class WellKnown
     public const string PlacementAnnotation = "kaiwo.ai/placement";
     public const string QueueLabel = "kaiwo.ai/queue";
 
+    /// <summary>A gang's name: the pods of a namespace that share it are placed all or nothing.</summary>
+    public const string PodGroupAnnotation = "kaiwo.ai/pod-group";
+
+    /// <summary>The gang's minimum number of members to start, a positive integer.</summary>
+    public const string PodGroupSizeAnnotation = "kaiwo.ai/pod-group-size";
+
+    /// <summary>Kueue's pod group name (a label), read as <see cref="PodGroupAnnotation"/>.</summary>
+    public const string KueuePodGroupLabel = "kueue.x-k8s.io/pod-group-name";
+
+    /// <summary>Kueue's pod group size (an annotation), read as <see cref="PodGroupSizeAnnotation"/>.</summary>
+    public const string KueuePodGroupCountAnnotation = "kueue.x-k8s.io/pod-group-total-count";
+
     public const string AllocationAnnotation = "kaiwo.ai/gpu-allocation";
 
     /// <summary>Written by the extender on a waiting pod that can be placed now: kube-scheduler retries an updated pod at once.</summary>

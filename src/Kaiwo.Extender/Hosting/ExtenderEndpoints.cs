@@ -3,6 +3,7 @@ using Kaiwo.Extender.Kubernetes;
 using Kaiwo.Extender.Live;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Extender.Wire;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 using Microsoft.AspNetCore.Mvc;
@@ -65,6 +66,8 @@ internal static class ExtenderEndpoints
                     }),
                     assumedPods = state.AssumedCount,
                     nodes = InspectTable.Build(state.Nodes()),
+                    reservations = GangInspect.Reservations(state.Reservations()),
+                    gangs = services.GetService<GangReconciler>() is { } gangs ? GangInspect.Gangs(gangs.Book) : [],
                 },
                 InspectJson))
             .ServedOn(Listener.Verbs);

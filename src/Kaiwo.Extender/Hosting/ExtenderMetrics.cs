@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Kaiwo.Extender.Live;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 
@@ -73,6 +74,28 @@ internal sealed class ExtenderMetrics : IDisposable
             unit: "{pod}",
             description: "Pods bound by the extender and not yet seen bound on the API server.");
 
+        // Gangs, as the last reconcile left them, and the devices reservations hold (read from the state's table).
+        _meter.CreateObservableGauge(
+            "kaiwo.gangs",
+            () => GangMeasurements(services),
+            unit: "{gang}",
+            description: "Gangs by state: waiting (too few members, or no room), reserved (plan held, members binding), placed (minimum bound), invalid.");
+        _meter.CreateObservableCounter(
+            "kaiwo.gangs.placed",
+            () => services.GetService<GangReconciler>()?.Book.PlacedTotal ?? 0,
+            unit: "{gang}",
+            description: "Gang plans held: every member given its slot at once.");
+        _meter.CreateObservableCounter(
+            "kaiwo.gangs.released",
+            () => services.GetService<GangReconciler>()?.Book.ReleasedTotal ?? 0,
+            unit: "{gang}",
+            description: "Gang reservations released whole before every member bound (expired, a member gone, below the minimum).");
+        _meter.CreateObservableGauge(
+            "kaiwo.gpu.reserved",
+            () => ReservedMeasurements(state),
+            unit: "{gpu}",
+            description: "GPUs held by reservations for pods not bound yet, by kind (gang, starving), fractions by their share.");
+
         // Per queue and resource: GPUs, cores and GiB, as the KaiwoQueue spec counts them.
         _meter.CreateObservableGauge("kaiwo.queue.allocated", () => QueueMeasurements(services, s => s.Usage), unit: "1", description: "What a queue's running pods hold, per resource (GPUs, cores, GiB).");
         _meter.CreateObservableGauge("kaiwo.queue.fair_share", () => QueueMeasurements(services, s => s.FairShare), unit: "1", description: "A queue's fair share, per resource (GPUs, cores, GiB).");
@@ -120,6 +143,29 @@ internal sealed class ExtenderMetrics : IDisposable
             () => services.GetService<PodEvents>()?.Dropped ?? 0,
             unit: "{event}",
             description: "Events not sent because of the Events:PerSecond rate limit or a full queue.");
+    }
+
+    private static IEnumerable<Measurement<int>> GangMeasurements(IServiceProvider services)
+    {
+        if (services.GetService<GangReconciler>() is not { } gangs)
+        {
+            yield break;
+        }
+
+        foreach (var phase in Enum.GetValues<GangPhase>())
+        {
+            yield return new Measurement<int>(gangs.Book.Count(phase), new KeyValuePair<string, object?>("state", phase.ToString().ToLowerInvariant()));
+        }
+    }
+
+    private static IEnumerable<Measurement<double>> ReservedMeasurements(ClusterState state)
+    {
+        var reservations = state.Reservations();
+        foreach (var kind in Enum.GetValues<ReservationKind>())
+        {
+            var milli = reservations.Where(r => r.Kind == kind).Sum(r => (long)r.Allocation.TotalComputeMilli);
+            yield return new Measurement<double>(milli / 1000.0, new KeyValuePair<string, object?>("kind", kind.ToString().ToLowerInvariant()));
+        }
     }
 
     public void RecordDuration(string verb, TimeSpan elapsed) =>

@@ -49,7 +49,7 @@ internal sealed class SchedulingOptions
     /// <summary>How old a node's <c>kaiwo.ai/gpu-utilization</c> may be and still count.</summary>
     public TimeSpan MaxUtilizationAge { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>Per-score switches and weights, by stage name; the checks (request, queue, fit) always run.</summary>
+    /// <summary>Per-score switches and weights, by stage name; the checks (request, queue, gang, fit) always run.</summary>
     public Dictionary<string, StageOptions> Stages { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The queue of pods without a <c>kaiwo.ai/queue</c> label (made up, without limits, if no KaiwoQueue has the name).</summary>
@@ -57,6 +57,9 @@ internal sealed class SchedulingOptions
 
     /// <summary>The scheduler name whose pending pods make up the queues' demand.</summary>
     public string SchedulerName { get; set; } = "kaiwo-scheduler";
+
+    /// <summary>How long a gang's planned slots are held for its members to bind; then they are released whole.</summary>
+    public TimeSpan GangReservationTtl { get; set; } = Kaiwo.Scheduling.Gangs.GangOptions.DefaultReservationTtl;
 
     /// <summary>How often the reservation loop looks whether the state moved (it reconciles only then, and at least once a second).</summary>
     public TimeSpan ReservationInterval { get; set; } = TimeSpan.FromMilliseconds(200);
@@ -173,12 +176,17 @@ internal sealed class ExtenderOptionsValidator : IValidateOptions<ExtenderOption
             problems.Add($"{SchedulingOptions.Section}:MaxUtilizationAge is {options.MaxUtilizationAge}; it must be positive");
         }
 
+        if (options.GangReservationTtl < TimeSpan.FromSeconds(1) || options.GangReservationTtl > TimeSpan.FromHours(1))
+        {
+            problems.Add($"{SchedulingOptions.Section}:GangReservationTtl is {options.GangReservationTtl}; it must be from 00:00:01 to 01:00:00 (the time a gang's members have to bind once planned)");
+        }
+
         if (options.ReservationInterval <= TimeSpan.Zero || options.ReservationInterval > TimeSpan.FromSeconds(1))
         {
             problems.Add($"{SchedulingOptions.Section}:ReservationInterval is {options.ReservationInterval}; it must be more than 0 and at most 00:00:01");
         }
 
-        // The checks (request, queue, fit) cannot be switched off or weighed: a setting that tries stops the start.
+        // The checks (request, queue, gang, fit) cannot be switched off or weighed: a setting that tries stops the start.
         problems.AddRange(SchedulingPipeline.StageSettingProblems(options.Stages).Select(p => $"{SchedulingOptions.Section}:Stages:{p}"));
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.State;
 
@@ -12,7 +13,9 @@ internal sealed record InspectAnswer(
     InspectQueues Queues,
     IReadOnlyList<InspectInformer>? Informers,
     int AssumedPods,
-    IReadOnlyList<InspectNode> Nodes);
+    IReadOnlyList<InspectNode> Nodes,
+    IReadOnlyList<InspectReservation>? Reservations = null,
+    IReadOnlyList<InspectGang>? Gangs = null);
 
 /// <summary>The <c>queues</c> part of /inspect.</summary>
 internal sealed record InspectQueues(bool Available, string? Reason, IReadOnlyList<string>? Names, IReadOnlyList<QueueRow>? Tree);
@@ -30,6 +33,10 @@ internal static class InspectPrinter
     private const string None = "-";
 
     private static readonly string[] NodeHeader = ["NODE", "GPU", "MODEL", "MODE", "NUMA", "FREE PARTITIONS", "COMPUTE", "MEMORY (GiB)", "PODS"];
+
+    private static readonly string[] ReservationHeader = ["NODE", "GPUS", "DEVICES", "RESERVED FOR", "KIND", "OWNER", "EXPIRES"];
+
+    private static readonly string[] GangHeader = ["GANG", "STATE", "MEMBERS", "BOUND", "RESERVED", "REASON"];
 
     private static readonly string[] QueueHeader =
         ["QUEUE", "PARENT", "PRIORITY", "GPU (ALLOC/FAIR/LIMIT)", "CPU CORES (ALLOC/FAIR/LIMIT)", "MEMORY GiB (ALLOC/FAIR/LIMIT)", "STATUS"];
@@ -53,6 +60,8 @@ internal static class InspectPrinter
         AppendNodes(text, answer.Nodes);
         text.Append('\n');
         AppendQueues(text, answer.Queues);
+        AppendReservations(text, answer.Reservations ?? []);
+        AppendGangs(text, answer.Gangs ?? []);
         return text.ToString();
     }
 
@@ -133,6 +142,51 @@ internal static class InspectPrinter
             Amounts(q.Allocated.Memory, q.FairShare.Memory, q.Limit.Memory),
             Status(q),
         }));
+        AppendTable(text, rows);
+    }
+
+    /// <summary>Devices held for pods not bound yet; nothing printed when there are none.</summary>
+    private static void AppendReservations(StringBuilder text, IReadOnlyList<InspectReservation> reservations)
+    {
+        if (reservations.Count == 0)
+        {
+            return;
+        }
+
+        var rows = new List<string[]> { ReservationHeader };
+        rows.AddRange(reservations.Select(r => new[]
+        {
+            r.Node,
+            Ranges(r.Gpus),
+            r.Devices,
+            r.Pod,
+            r.Kind,
+            r.Owner,
+            r.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        }));
+        text.Append('\n');
+        AppendTable(text, rows);
+    }
+
+    /// <summary>Every gang with its members and why it waits; nothing printed when there are none.</summary>
+    private static void AppendGangs(StringBuilder text, IReadOnlyList<InspectGang> gangs)
+    {
+        if (gangs.Count == 0)
+        {
+            return;
+        }
+
+        var rows = new List<string[]> { GangHeader };
+        rows.AddRange(gangs.Select(g => new[]
+        {
+            g.Gang,
+            g.State,
+            string.Create(CultureInfo.InvariantCulture, $"{g.Present}/{g.MinMembers}"),
+            g.Bound.ToString(CultureInfo.InvariantCulture),
+            g.Reserved.ToString(CultureInfo.InvariantCulture),
+            g.Reason ?? None,
+        }));
+        text.Append('\n');
         AppendTable(text, rows);
     }
 

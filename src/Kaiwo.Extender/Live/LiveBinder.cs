@@ -2,6 +2,7 @@ using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Verbs;
 using Kaiwo.Scheduling;
 using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -30,9 +31,11 @@ internal sealed partial class LiveBinder : IPodBinder
 
     private readonly QueueState? _queues;
     private readonly PodEvents? _events;
+    private readonly GangReconciler? _gangs;
 
-    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log, QueueState? queues = null, PodEvents? events = null)
+    public LiveBinder(ClusterState state, SchedulingPipeline pipeline, IKubernetesApi api, IOptions<KubernetesOptions> options, TimeProvider time, ILogger<LiveBinder> log, QueueState? queues = null, PodEvents? events = null, GangReconciler? gangs = null)
     {
+        _gangs = gangs;
         _queues = queues;
         _events = events;
         _state = state;
@@ -57,7 +60,7 @@ internal sealed partial class LiveBinder : IPodBinder
     public async Task<BindOutcome> BindAsync(PodFacts pod, string nodeName, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        var reserved = Reservations.Reserve(_state, _pipeline, _queues, pod, nodeName, now, now + _options.AssumedPodTtl);
+        var reserved = Reservations.Reserve(_state, _pipeline, _queues, pod, nodeName, now, now + _options.AssumedPodTtl, _gangs);
         if (!reserved.Succeeded)
         {
             return new BindOutcome(reserved.Reason, null);

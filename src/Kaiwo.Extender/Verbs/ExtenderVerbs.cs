@@ -2,6 +2,7 @@ using Kaiwo.Extender.Hosting;
 using Kaiwo.Extender.Wire;
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Queues;
@@ -25,7 +26,8 @@ internal sealed partial class ExtenderVerbs(
     IOptions<ExtenderOptions> options,
     ExtenderMetrics? metrics = null,
     QueueState? queues = null,
-    ClusterMode? mode = null)
+    ClusterMode? mode = null,
+    GangReconciler? gangs = null)
 {
     private readonly IReadOnlyList<string> _schedulerNames = options.Value.EffectiveSchedulerNames;
 
@@ -144,7 +146,7 @@ internal sealed partial class ExtenderVerbs(
             return result;
         }
 
-        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current(), ReservationOf(args.Pod));
+        var evaluation = pipeline.EvaluatePod(args.Pod, time.GetUtcNow(), queues?.Current(), ReservationOf(args.Pod), gangs?.ViewFor(args.Pod));
         foreach (var (nodeName, nodeVictims) in args.Victims.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var uids = nodeVictims.Pods.Select(v => v.Uid).ToList();
@@ -165,7 +167,7 @@ internal sealed partial class ExtenderVerbs(
     private PodEvaluation Prepare(PodFacts pod)
     {
         Remember(pod);
-        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current(), ReservationOf(pod));
+        return pipeline.EvaluatePod(pod, time.GetUtcNow(), queues?.Current(), ReservationOf(pod), gangs?.ViewFor(pod));
     }
 
     private Reservation? ReservationOf(PodFacts pod) => state.TryGetReservation(pod.Uid, out var reservation) ? reservation : null;

@@ -1,4 +1,5 @@
 using Kaiwo.Extender.Hosting;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.State;
@@ -21,18 +22,21 @@ internal static class Reservations
         PodFacts pod,
         string nodeName,
         DateTimeOffset now,
-        DateTimeOffset? assumedUntil)
+        DateTimeOffset? assumedUntil,
+        GangReconciler? gangs = null)
     {
-        // With the devices the state holds for the pod, if any: its bind takes them.
+        // With the devices the state holds for the pod, if any: its bind takes them. A gang member binds only
+        // through its gang's plan (its slot), judged with the gang as the state holds it now.
         var reservation = state.TryGetReservation(pod.Uid, out var held) ? held : null;
+        var gang = gangs?.ViewFor(pod);
         if (queues is null)
         {
-            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, reservation: reservation), nodeName, assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, reservation: reservation, gang: gang), nodeName, assumedUntil);
         }
 
         lock (queues.AdmissionGate)
         {
-            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, queues.Current(), reservation), nodeName, assumedUntil);
+            return EvaluateAndReserve(state, pipeline, pipeline.EvaluatePod(pod, now, queues.Current(), reservation, gang), nodeName, assumedUntil);
         }
     }
 

@@ -1,4 +1,5 @@
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
 using Kaiwo.Scheduling.Scoring;
@@ -73,7 +74,7 @@ public sealed class SchedulingPipeline
     /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
     public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
 
-    /// <summary>The correctness checks (request, queue, fit), which always run.</summary>
+    /// <summary>The correctness checks (request, queue, gang, fit), which always run.</summary>
     public static IReadOnlyList<string> CheckNames { get; } = CheckNamesOf(new PipelineOptions());
 
     /// <summary>The scores, which configuration may switch off and weigh.</summary>
@@ -120,7 +121,7 @@ public sealed class SchedulingPipeline
     /// </summary>
     private static (IPodCheck[] PodChecks, INodeCheck[] NodeChecks, INodeScore[] Scores) Register(PipelineOptions options) =>
     (
-        [new RequestCheck(), new QueueCheck()],
+        [new RequestCheck(), new QueueCheck(), new GangCheck()],
         [new GpuFitCheck(options.Placement)],
         [new PackingScore(), new TopologyScore(), new LoadScore(options.MaxUtilizationAge)]
     );
@@ -138,13 +139,18 @@ public sealed class SchedulingPipeline
     }
 
     /// <summary>
-    /// Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues, and with the
-    /// reservation the state holds for the pod, if any (<see cref="ClusterState.TryGetReservation"/>).
+    /// Parses the pod's ask and runs the pod-level checks, against the queues' state when there are queues, with the
+    /// reservation the state holds for the pod, if any (<see cref="ClusterState.TryGetReservation"/>), and with the
+    /// pod's gang when it has one (<see cref="GangView"/>, read by the caller from the state).
     /// </summary>
-    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null, Reservation? reservation = null)
+    public PodEvaluation EvaluatePod(PodFacts pod, DateTimeOffset now, QueueSnapshot? queues = null, Reservation? reservation = null, GangView? gang = null)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues) { Reservation = reservation?.PodUid == pod.Uid ? reservation : null };
+        var context = new PodContext(pod, GpuRequestParser.Parse(pod, _requestOptions), now, queues)
+        {
+            Reservation = reservation?.PodUid == pod.Uid ? reservation : null,
+            Gang = gang,
+        };
         foreach (var check in _podChecks)
         {
             if (check.Check(context) is { } refusal)

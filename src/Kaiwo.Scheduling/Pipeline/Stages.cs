@@ -1,5 +1,6 @@
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Fits;
+using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
@@ -14,6 +15,9 @@ namespace Kaiwo.Scheduling.Pipeline;
 /// </summary>
 public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset Now, QueueSnapshot? Queues = null)
 {
+    /// <summary>The pod's gang as the caller read it (null: no gang, or the gang's rules are the caller's).</summary>
+    public GangView? Gang { get; init; }
+
     /// <summary>The devices the state holds for the pod before it binds (a gang slot, a starving pod's), if any.</summary>
     public Reservation? Reservation { get; init; }
 }

@@ -5,7 +5,7 @@ namespace Kaiwo.Scheduling.Queues;
 
 /// <summary>
 /// Which of the victims kube-scheduler proposes on one node may go: first the queue rules (<see cref="QueueReclaim"/>),
-/// when there are queues, then the re-fit: the node is kept only if the preemptor fits once the kept victims are gone.
+/// when there are queues, then the gang rules (<see cref="Gangs.GangPreemption"/>), then the re-fit: the node is kept only if the preemptor fits once the kept victims are gone.
 /// Victims are judged by what the state already holds for them (queue label, priority, usage), never re-read.
 /// </summary>
 public static class Preemption
@@ -25,8 +25,9 @@ public static class Preemption
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(preemptor);
         ArgumentNullException.ThrowIfNull(victimUids);
-        if (preemptor.Unresolvable is not null)
+        if (preemptor.Unresolvable is not null || preemptor.Refusal?.Code == Gangs.GangRefusals.WaitingCode)
         {
+            // A gang member still missing siblings cannot bind whatever is evicted for it.
             return null;
         }
 
@@ -37,6 +38,12 @@ public static class Preemption
         }
 
         var kept = Allowed(state, preemptor, victimUids);
+        if (Gangs.GangPreemption.Allowed(state, preemptor.Context.Pod.Priority, kept) is not { } whole)
+        {
+            return null; // a gang would go in part
+        }
+
+        kept = whole;
         if (kept.Count == 0)
         {
             return null;

@@ -41,7 +41,7 @@ public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAlloc
 /// Readers take immutable <see cref="NodeUsage"/> snapshots without locks. Writers lock the pod, then the node
 /// (always in that order), so concurrent binds never over-allocate and a pod is never bound twice.
 /// </summary>
-public sealed class ClusterState(RequestOptions requests, PlacementOptions placement)
+public sealed partial class ClusterState(RequestOptions requests, PlacementOptions placement)
 {
     // The nodes by name, and the same table looked up by a name's ASCII bytes without making a string or characters
     // (filter's names arrive as bytes). Made once: asking the dictionary for its alternate lookup on every name was a
@@ -235,6 +235,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             // Every path ends in one account refresh (SetHold's or its own), so that the pod moves in its queue's
             // totals once per event, from what it counted to what it counts, with no half-way state in between.
             entry.Pod = pod;
+            IndexGang(entry);
             entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
             if (pod.IsTerminated || pod.IsDeleting || pod.NodeName is not null)
             {
@@ -311,6 +312,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             }
 
             entry.Pod = unbound;
+            IndexGang(entry);
             entry.Requested = PodResources.Request(unbound, GpuRequestParser.Parse(unbound, requests));
             RefreshAccount(entry);
             return true;
@@ -379,6 +381,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
             lock (entry.Gate)
             {
                 entry.Removed = true;
+                UnindexGang(entry);
                 DropReservation(entry);
                 SetHold(entry, null, null);
             }
@@ -480,6 +483,7 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
                 }
 
                 entry.Pod = pod;
+                IndexGang(entry);
                 entry.Requested = PodResources.Request(pod, GpuRequestParser.Parse(pod, requests));
                 entry.BoundNode = nodeName;
                 entry.AssumedUntil = assumedUntil;
@@ -1051,6 +1055,9 @@ public sealed class ClusterState(RequestOptions requests, PlacementOptions place
 
         /// <summary>Set while our bind's reservation waits to be seen on the API server.</summary>
         public DateTimeOffset? AssumedUntil { get; set; }
+
+        /// <summary>The gang the pod is indexed under (see <see cref="IndexGang"/>), null when none.</summary>
+        public string? GangKey { get; set; }
 
         /// <summary>Devices held for the pod before it binds (see <see cref="ClusterState.Hold"/>); mirrored in the state's table.</summary>
         public Reservation? Reservation { get; set; }

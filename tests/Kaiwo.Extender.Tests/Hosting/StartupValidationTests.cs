@@ -24,6 +24,21 @@ public sealed class StartupValidationTests
         Assert.Equal(3, ex.Failures.Count());
     }
 
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:05")]
+    [InlineData("02:00:00")]
+    public void Start_GangReservationTtlOutOfRange_RefusesToStartNamingTheKeyAndTheRange(string ttl)
+    {
+        using var factory = new ExtenderFactory(new Dictionary<string, string?> { ["Scheduling:GangReservationTtl"] = ttl });
+
+        var ex = Assert.Throws<OptionsValidationException>(() => factory.CreateClient());
+
+        var failure = Assert.Single(ex.Failures);
+        Assert.Contains("Scheduling:GangReservationTtl is", failure, StringComparison.Ordinal);
+        Assert.Contains("from 00:00:01 to 01:00:00", failure, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Start_BadSettingsInBothSections_ListsEveryProblem()
     {
@@ -48,6 +63,7 @@ public sealed class StartupValidationTests
     [InlineData("Scheduling:Stages:request:Enabled", "false", "Scheduling:Stages:request:Enabled is false")]
     [InlineData("Scheduling:Stages:queue:Enabled", "false", "Scheduling:Stages:queue:Enabled is false")]
     [InlineData("Scheduling:Stages:fit:Weight", "3", "Scheduling:Stages:fit:Weight is 3")]
+    [InlineData("Scheduling:Stages:gang:Enabled", "false", "Scheduling:Stages:gang:Enabled is false")]
     public void Start_CheckSwitchedOffOrWeighed_RefusesToStartNamingTheKey(string key, string value, string expected)
     {
         using var factory = new ExtenderFactory(new Dictionary<string, string?> { [key] = value });

@@ -3,7 +3,7 @@ using static Kaiwo.Scheduling.Tests.TestCluster;
 
 namespace Kaiwo.Scheduling.Tests.Pipeline;
 
-/// <summary>The checks (request, queue, fit) keep GPUs from being double-booked: no setting can switch them off.</summary>
+/// <summary>The checks (request, queue, gang, fit) keep GPUs from being double-booked: no setting can switch them off.</summary>
 public sealed class StageSettingsTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 23, 14, 0, 0, TimeSpan.Zero);
@@ -53,7 +53,7 @@ public sealed class StageSettingsTests
     {
         var problem = Assert.Single(SchedulingPipeline.StageSettingProblems(With("nope", new StageOptions()).Stages));
 
-        Assert.Equal("nope is not a stage; stages are request, queue, fit, packing, topology, load", problem);
+        Assert.Equal("nope is not a stage; stages are request, queue, gang, fit, packing, topology, load", problem);
     }
 
     [Fact]
