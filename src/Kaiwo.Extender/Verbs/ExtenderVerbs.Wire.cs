@@ -69,12 +69,11 @@ internal sealed partial class ExtenderVerbs
             writer.WriteStartArray();
             foreach (ref var candidate in args.Candidates)
             {
-                var verdict = pipeline.Verdict(evaluation, candidate.Node);
+                // The fit and scores the node's snapshot keeps for this shape when it has them; else the verdict, and
+                // only a node that fits is placed in full (its score reads where the pod would go).
+                var score = pipeline.ScoreNode(evaluation, candidate.Node, out var verdict);
                 candidate.Verdict = verdict;
                 args.Tally.Add(verdict);
-
-                // Only a node that fits is placed in full: its score reads where the pod would go.
-                var score = verdict.Fits ? pipeline.Score(evaluation, candidate.Node, pipeline.EvaluateNode(evaluation, candidate.Node)) : 0;
                 writer.WriteStartObject();
                 writer.WritePropertyName(HostKey);
                 WriteName(writer, span, candidate);

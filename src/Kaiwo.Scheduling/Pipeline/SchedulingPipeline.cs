@@ -244,6 +244,52 @@ public sealed class SchedulingPipeline
         return result;
     }
 
+    /// <summary>
+    /// Prioritize's question of one node: its verdict (for the decision counts) and its score, 0 unless it fits. Where
+    /// the node checks already hold their answers for this ask on the node's snapshot (a filter or prioritize of the
+    /// same shape saw the node unchanged), they are read, with the scores kept beside them, instead of judged again;
+    /// otherwise as <see cref="Verdict"/>, and <see cref="EvaluateNode"/> and <see cref="Score"/> for a node that
+    /// fits. Either way the same verdict and score.
+    /// </summary>
+    public int ScoreNode(PodEvaluation pod, NodeCandidate node, out FitVerdict verdict)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        if (pod.Refusal is null && pod.Context.Reservation is null && KnownEvaluation(pod.Context, node) is { } known)
+        {
+            verdict = FitVerdict.Of(known);
+            return Score(pod, node, known);
+        }
+
+        verdict = Verdict(pod, node);
+        return verdict.Fits ? Score(pod, node, EvaluateNode(pod, node)) : 0;
+    }
+
+    /// <summary>What <see cref="EvaluateNode"/> would answer from the checks' known answers alone; null when a check that decides has none at hand.</summary>
+    private FitResult? KnownEvaluation(PodContext pod, NodeCandidate node)
+    {
+        var result = FitResult.NoGpuNeeded;
+        foreach (var check in _nodeChecks)
+        {
+            if (check.Known(pod, node) is not { } r)
+            {
+                return null;
+            }
+
+            if (!r.Fits)
+            {
+                return r;
+            }
+
+            if (r.Allocation is not null)
+            {
+                result = r;
+            }
+        }
+
+        return result;
+    }
+
     private static readonly FitVerdict GangSlotElsewhereVerdict = new(FitOutcome.FullNow, "gang-slot");
 
     /// <summary>A gang member may go only to the node of its planned slot: its devices are held there and nowhere else.</summary>

@@ -82,6 +82,12 @@ public interface INodeCheck
     /// the filter's per-node question. Must always agree with <see cref="Check"/>.
     /// </summary>
     FitVerdict Verdict(PodContext pod, NodeCandidate node);
+
+    /// <summary>
+    /// What <see cref="Check"/> answered before for this ask's shape on this very node snapshot, when it is still at
+    /// hand (a check that keeps no answers has none): a lookup, cheaper than <see cref="Verdict"/>.
+    /// </summary>
+    FitResult? Known(PodContext pod, NodeCandidate node) => null;
 }
 
 /// <summary>One component of the node score.</summary>

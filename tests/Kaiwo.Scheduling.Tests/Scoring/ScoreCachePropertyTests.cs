@@ -14,7 +14,8 @@ namespace Kaiwo.Scheduling.Tests.Scoring;
 /// The pipeline keeps the scores that follow from the fit (packing, topology) with the fit on the node's snapshot: on
 /// random nodes, usages, utilization annotations, asks, times and score settings (two pipelines with different ones
 /// sharing each snapshot), every score, first or kept, must equal the one computed afresh the way it was before the
-/// cache, with the annotation parsed on the call (fixed seeds).
+/// cache, with the annotation parsed on the call; and prioritize's <see cref="SchedulingPipeline.ScoreNode"/>, which reads
+/// the known fit instead of judging the node again, the same verdict and score (fixed seeds).
 /// </summary>
 public sealed class ScoreCachePropertyTests
 {
@@ -43,7 +44,18 @@ public sealed class ScoreCachePropertyTests
                 {
                     var (options, pipeline) = pipelines[random.Next(2)];
                     var pod = new PodEvaluation(new PodContext(Pod("p"), request, Now.AddSeconds(random.Next(-200, 201))), null);
+
+                    // Prioritize's one question per node, asked before or after the fit is known, answers as the three.
+                    var scoreFirst = random.Next(2) == 0;
+                    var (scoreNode, verdictNode) = scoreFirst ? (pipeline.ScoreNode(pod, node, out var v), v) : (0, default);
                     var fit = pipeline.EvaluateNode(pod, node);
+                    if (!scoreFirst)
+                    {
+                        scoreNode = pipeline.ScoreNode(pod, node, out verdictNode);
+                    }
+
+                    Assert.Equal(pipeline.Verdict(pod, node), verdictNode);
+                    Assert.Equal(FreshScore(options, pod.Context, node, fit), scoreNode);
                     if (fit.Fits && node.Usage.FitCache.EntryOf(request, fit)?.ScoresOf(pipeline) is not null)
                     {
                         kept++;
@@ -93,6 +105,26 @@ public sealed class ScoreCachePropertyTests
         Assert.Equal(score, pipeline.Score(pod, node, fit));
         Assert.Null(changed.Usage.FitCache.EntryOf(pod.Context.Request, changedFit)?.ScoresOf(pipeline));
         Assert.Null(node.Usage.FitCache.EntryOf(pod.Context.Request, fit)?.ScoresOf(new SchedulingPipeline(new PipelineOptions())));
+    }
+
+    [Fact]
+    public void ScoreNode_RefusedPodOrFullNode_IsZeroWithTheVerdictOfTheRefusalOrTheFit()
+    {
+        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var facts = Mi300XSpx();
+        var node = new NodeCandidate(facts, Usage(facts));
+        var refused = pipeline.EvaluatePod(Fraction("bad", "1.5"), Now);
+        var xcd = pipeline.EvaluatePod(Fraction("x", "0.25", "xcd"), Now);
+
+        var refusedScore = pipeline.ScoreNode(refused, node, out var refusedVerdict);
+        var unknownScore = pipeline.ScoreNode(xcd, node, out var unknownVerdict);
+        pipeline.EvaluateNode(xcd, node);
+        var knownScore = pipeline.ScoreNode(xcd, node, out var knownVerdict);
+
+        Assert.Equal((0, FitVerdict.Of(refused.Refusal!)), (refusedScore, refusedVerdict));
+        Assert.Equal((0, pipeline.Verdict(xcd, node)), (unknownScore, unknownVerdict));
+        Assert.Equal((0, unknownVerdict), (knownScore, knownVerdict));
+        Assert.False(knownVerdict.Fits);
     }
 
     /// <summary>The score as the pipeline computed it before scores were kept: every score on the call, the annotation parsed there.</summary>
