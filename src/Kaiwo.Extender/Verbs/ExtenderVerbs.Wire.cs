@@ -40,6 +40,11 @@ internal sealed partial class ExtenderVerbs
             }
 
             var evaluation = Prepare(args.Pod);
+            if (evaluation.Context.Gang is not null)
+            {
+                RecordOffered(evaluation, args);
+            }
+
             var writer = AnswerWriter(output);
             WriteFilter(writer, body.Span, args, evaluation);
             writer.Flush();
@@ -89,6 +94,18 @@ internal sealed partial class ExtenderVerbs
             ReleaseAnswerWriter();
             args.Release();
         }
+    }
+
+    /// <summary>A gang member's candidates are the nodes kube-scheduler's own checks let it go to: its plan keeps to them.</summary>
+    private void RecordOffered(PodEvaluation evaluation, WireArgs args)
+    {
+        var names = new List<string>(args.Count);
+        foreach (var candidate in args.Candidates)
+        {
+            names.Add(candidate.Node.Name);
+        }
+
+        state.RecordOfferedNodes(evaluation.Context.Pod.Uid, names);
     }
 
     private void WriteFilter(Utf8JsonWriter writer, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)

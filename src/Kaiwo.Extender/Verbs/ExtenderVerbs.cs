@@ -34,6 +34,12 @@ internal sealed partial class ExtenderVerbs(
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
         var (evaluation, candidates) = Prepare(args);
+        if (evaluation.Context.Gang is not null)
+        {
+            // A gang member's candidates are the nodes kube-scheduler's own checks let it go to: its plan keeps to them.
+            state.RecordOfferedNodes(evaluation.Context.Pod.Uid, [.. candidates.Select(c => c.Name)]);
+        }
+
         var result = new ExtenderFilterResult();
         var passedNames = new List<string>(candidates.Count);
         var passedNodes = args.NodeNames is null ? new List<NodePayload>(candidates.Count) : null;

@@ -47,7 +47,7 @@ public static class GangPlanner
         }
 
         // The pod checks alone (request; the gang's own rule is this plan, its queue is asked once below).
-        var evaluations = new List<PodEvaluation>(waiting.Count);
+        var evaluations = new List<(GangMember Member, PodEvaluation Evaluation)>(waiting.Count);
         foreach (var member in waiting)
         {
             var evaluation = pipeline.EvaluatePod(member.Pod, now);
@@ -56,11 +56,11 @@ public static class GangPlanner
                 return Refused(gang, GangRefusals.Invalid($"gang {gang.Key} cannot be placed: pod {member.Pod.Key}: {reason}"), waiting.Count, 0);
             }
 
-            evaluations.Add(evaluation with { Refusal = null });
+            evaluations.Add((member, evaluation with { Refusal = null }));
         }
 
         var asks = evaluations
-            .Select(e => (Evaluation: e, Ask: PodResources.Request(e.Context.Pod, e.Context.Request)))
+            .Select(e => (e.Member, e.Evaluation, Ask: PodResources.Request(e.Evaluation.Context.Pod, e.Evaluation.Context.Request)))
             .OrderByDescending(a => a.Ask.Gpu)
             .ThenBy(a => a.Evaluation.Context.Pod.Key, StringComparer.Ordinal)
             .ToList();
@@ -73,7 +73,7 @@ public static class GangPlanner
 
         // Every waiting member is planned; when some do not fit, the gang still starts if those that do make up its
         // minimum with the bound ones (a member beyond the minimum is not worth keeping the rest waiting).
-        var (slots, placeable) = Place(asks.Select(a => a.Evaluation), nodes, pipeline);
+        var (slots, placeable) = Place(asks.Select(a => (a.Member, a.Evaluation)), nodes, pipeline);
         var needed = Math.Max(0, gang.MinMembers - gang.Bound);
         if (placeable < asks.Count && placeable < needed)
         {
@@ -126,10 +126,11 @@ public static class GangPlanner
     }
 
     /// <summary>
-    /// Fits the members in the order given on copies of the nodes' usage. Keeps going past a member that fits
-    /// nowhere, so that the refusal can say how many could be placed.
+    /// Fits the members in the order given on copies of the nodes' usage, each only on nodes kube-scheduler offered it
+    /// (<see cref="GangMember.MayGoTo"/>). Keeps going past a member that fits nowhere, so that the refusal can say how
+    /// many could be placed.
     /// </summary>
-    private static (IReadOnlyList<GangSlot> Slots, int Placeable) Place(IEnumerable<PodEvaluation> members, IReadOnlyList<NodeCandidate> nodes, SchedulingPipeline pipeline)
+    private static (IReadOnlyList<GangSlot> Slots, int Placeable) Place(IEnumerable<(GangMember Member, PodEvaluation Evaluation)> members, IReadOnlyList<NodeCandidate> nodes, SchedulingPipeline pipeline)
     {
         var byFree = nodes
             .OrderByDescending(Free)
@@ -139,7 +140,7 @@ public static class GangPlanner
         var openedNames = new HashSet<string>(StringComparer.Ordinal);
         var slots = new List<GangSlot>();
         var placeable = 0;
-        foreach (var member in members)
+        foreach (var (gangMember, member) in members)
         {
             if (!member.Context.Request.WantsGpu)
             {
@@ -147,8 +148,8 @@ public static class GangPlanner
                 continue;
             }
 
-            var (index, fit) = BestOpened(member, opened, pipeline);
-            if (fit is null && BestToOpen(member, byFree, openedNames, pipeline) is ({ } node, { } found))
+            var (index, fit) = BestOpened(gangMember, member, opened, pipeline);
+            if (fit is null && BestToOpen(gangMember, member, byFree, openedNames, pipeline) is ({ } node, { } found))
             {
                 opened.Add(node);
                 openedNames.Add(node.Name);
@@ -177,14 +178,14 @@ public static class GangPlanner
     /// The node to open: the one with the most free GPU capacity that fits the member; among the next few with as much
     /// free, the one whose placement spans the fewest NUMA domains (the first on a tie).
     /// </summary>
-    private static (NodeCandidate? Node, FitResult? Fit) BestToOpen(PodEvaluation member, List<NodeCandidate> byFree, HashSet<string> opened, SchedulingPipeline pipeline)
+    private static (NodeCandidate? Node, FitResult? Fit) BestToOpen(GangMember gangMember, PodEvaluation member, List<NodeCandidate> byFree, HashSet<string> opened, SchedulingPipeline pipeline)
     {
         (NodeCandidate? Node, FitResult? Fit) best = (null, null);
         var bestFree = 0L;
         var compared = 0;
         foreach (var node in byFree)
         {
-            if (opened.Contains(node.Name))
+            if (opened.Contains(node.Name) || !gangMember.MayGoTo(node.Name))
             {
                 continue;
             }
@@ -217,12 +218,12 @@ public static class GangPlanner
     private static int Numa(FitResult fit) => fit.Quality?.NumaNodes ?? 0;
 
     /// <summary>Among the nodes the plan uses, the placement that spans the fewest NUMA domains; the earliest opened on a tie.</summary>
-    private static (int Index, FitResult? Fit) BestOpened(PodEvaluation member, List<NodeCandidate> opened, SchedulingPipeline pipeline)
+    private static (int Index, FitResult? Fit) BestOpened(GangMember gangMember, PodEvaluation member, List<NodeCandidate> opened, SchedulingPipeline pipeline)
     {
         (int Index, FitResult? Fit) best = (-1, null);
         for (var i = 0; i < opened.Count; i++)
         {
-            if (!pipeline.Verdict(member, opened[i]).Fits || pipeline.EvaluateNode(member, opened[i]) is not { Fits: true, Allocation: not null } fit)
+            if (!gangMember.MayGoTo(opened[i].Name) || !pipeline.Verdict(member, opened[i]).Fits || pipeline.EvaluateNode(member, opened[i]) is not { Fits: true, Allocation: not null } fit)
             {
                 continue;
             }

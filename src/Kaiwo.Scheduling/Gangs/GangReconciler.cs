@@ -211,6 +211,11 @@ public sealed class GangReconciler(ClusterState state, SchedulingPipeline pipeli
             {
                 return $"pod {member.Pod.Key} of gang {view.Key} lost its reserved slot before it bound; the gang's reservation is released";
             }
+
+            if (!member.IsBound && member.Reservation is { } slot && !member.MayGoTo(slot.Node))
+            {
+                return $"kube-scheduler does not offer node {slot.Node} to pod {member.Pod.Key} of gang {view.Key} (its own checks, such as a node selector, refuse it there); the gang's reservation is released and it is planned on the nodes offered";
+            }
         }
 
         return null;

@@ -20,6 +20,15 @@ public sealed record GangMember(PodFacts Pod, PodGroup Group, string? BoundNode,
 
     /// <summary>A member that is not being deleted counts towards the gang's minimum.</summary>
     public bool Counts => !Pod.IsDeleting;
+
+    /// <summary>
+    /// The nodes kube-scheduler offered the member in its last filter call (its own checks passed there), or null
+    /// before its first one: a plan puts the member only on one of these.
+    /// </summary>
+    public IReadOnlySet<string>? Offered { get; init; }
+
+    /// <summary>Whether kube-scheduler's own checks let the member go to the node, as far as the extender has seen.</summary>
+    public bool MayGoTo(string node) => Offered is null || Offered.Contains(node);
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Gangs;
 
@@ -56,12 +57,38 @@ public sealed partial class ClusterState
                 }
 
                 var bound = entry.BoundNode ?? entry.Pod.NodeName;
-                result.Add(new GangMember(entry.Pod, PodGroup.Read(entry.Pod)!, bound, bound is null ? null : entry.Hold?.Allocation, entry.AssumedUntil is not null, entry.Reservation));
+                result.Add(new GangMember(entry.Pod, PodGroup.Read(entry.Pod)!, bound, bound is null ? null : entry.Hold?.Allocation, entry.AssumedUntil is not null, entry.Reservation) { Offered = entry.OfferedNodes });
             }
         }
 
         result.Sort((a, b) => string.CompareOrdinal(a.Pod.Key, b.Pod.Key));
         return result;
+    }
+
+    /// <summary>
+    /// Remembers the nodes kube-scheduler offered a gang member in its last filter call: the nodes that passed the
+    /// scheduler's own checks (node selectors, affinity, taints, resources), which the extender does not judge. The gang
+    /// planner places the member only there. Moves <see cref="Version"/> only when the set changed, so that a member
+    /// retried with the same nodes does not make the reservation loop plan again.
+    /// </summary>
+    public void RecordOfferedNodes(string podUid, IReadOnlyCollection<string> nodeNames)
+    {
+        ArgumentNullException.ThrowIfNull(nodeNames);
+        if (!_pods.TryGetValue(podUid, out var entry))
+        {
+            return;
+        }
+
+        lock (entry.Gate)
+        {
+            if (entry.GangKey is null || (entry.OfferedNodes is { } known && known.Count == nodeNames.Count && nodeNames.All(known.Contains)))
+            {
+                return;
+            }
+
+            entry.OfferedNodes = nodeNames.ToFrozenSet(StringComparer.Ordinal);
+            Interlocked.Increment(ref _version);
+        }
     }
 
     /// <summary>Under the pod's lock, after its facts changed: moves it to the gang its facts name now.</summary>

@@ -1061,5 +1061,8 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
 
         /// <summary>Devices held for the pod before it binds (see <see cref="ClusterState.Hold"/>); mirrored in the state's table.</summary>
         public Reservation? Reservation { get; set; }
+
+        /// <summary>For a gang member: the nodes kube-scheduler offered it in its last filter call (see <see cref="RecordOfferedNodes"/>).</summary>
+        public IReadOnlySet<string>? OfferedNodes { get; set; }
     }
 }

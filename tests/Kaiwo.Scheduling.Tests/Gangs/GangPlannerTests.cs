@@ -26,6 +26,73 @@ public sealed class GangPlannerTests
     }
 
     [Fact]
+    public void Plan_MembersOfferedOnlyTheFullerNode_PlacesThemThereNotOnTheEmptyOne()
+    {
+        // kube-scheduler's own checks (a node selector here) let the members go only to "a": the empty "b" is not theirs.
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        Fill(state, "a", 4);
+        var members = Members("train", 2, size: 2, gpus: 2);
+        Pending(state, members);
+        foreach (var member in members)
+        {
+            state.RecordOfferedNodes(member.Uid, ["a"]);
+        }
+
+        var plan = Plan(state);
+
+        Assert.True(plan.Fits);
+        Assert.All(plan.Slots, s => Assert.Equal("a", s.Node));
+    }
+
+    [Fact]
+    public void Plan_OfferedNodesTooSmall_IsRefusedEvenWithRoomElsewhere()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        Fill(state, "a", 6);
+        var members = Members("train", 2, size: 2, gpus: 2);
+        Pending(state, members);
+        foreach (var member in members)
+        {
+            state.RecordOfferedNodes(member.Uid, ["a"]);
+        }
+
+        var plan = Plan(state);
+
+        Assert.False(plan.Fits);
+        Assert.Equal(1, plan.Placeable);
+    }
+
+    [Fact]
+    public void RecordOfferedNodes_SameNodesAgain_LeavesTheVersion()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        var member = Members("train", 1, size: 1, gpus: 1)[0];
+        Pending(state, [member]);
+        var before = state.Version;
+
+        state.RecordOfferedNodes(member.Uid, ["a", "b"]);
+        var recorded = state.Version;
+        state.RecordOfferedNodes(member.Uid, ["b", "a"]);
+
+        Assert.NotEqual(before, recorded);
+        Assert.Equal(recorded, state.Version);
+        Assert.True(Assert.Single(state.GangMembers("team-a/train")).MayGoTo("a"));
+    }
+
+    [Fact]
+    public void RecordOfferedNodes_PodOfNoGang_KeepsNothing()
+    {
+        var state = Cluster(Mi300XSpx("a"));
+        var pod = Pod("single", gpus: 1);
+        state.UpsertPod(pod);
+        var before = state.Version;
+
+        state.RecordOfferedNodes(pod.Uid, ["a"]);
+
+        Assert.Equal(before, state.Version);
+    }
+
+    [Fact]
     public void Plan_EightOneGpuPodsOnSixFreeGpus_IsRefusedSayingHowManyCanBePlaced()
     {
         var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));

@@ -61,6 +61,30 @@ public sealed class GangReconcilerTests
     }
 
     [Fact]
+    public void Reconcile_SchedulerNoLongerOffersASlotsNode_ReleasesTheGangAndPlansItOnTheOfferedNodes()
+    {
+        var state = Cluster(Mi300XSpx("a"), Mi300XSpx("b"));
+        var members = Members("train", 2, size: 2, gpus: 4);
+        Pending(state, members);
+        Assert.Single(Reconcile(state).Placed);
+        var first = state.Reservations()[0].Node;
+        var other = first == "a" ? "b" : "a";
+
+        // The members' filter calls show kube-scheduler lets them go only to the other node (a selector, a taint).
+        foreach (var member in members)
+        {
+            state.RecordOfferedNodes(member.Uid, [other]);
+        }
+
+        var released = Reconcile(state);
+        var replanned = Reconcile(state);
+
+        Assert.Contains("kube-scheduler does not offer node", Assert.Single(released.Released).Reason, StringComparison.Ordinal);
+        Assert.Single(replanned.Placed);
+        Assert.All(state.Reservations(), r => Assert.Equal(other, r.Node));
+    }
+
+    [Fact]
     public void Reconcile_PlanDoesNotFit_EveryMemberIsRefusedWithHowManyFitNow()
     {
         var state = Cluster(Mi300XSpx("a"));
