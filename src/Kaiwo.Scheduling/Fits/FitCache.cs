@@ -24,9 +24,11 @@ internal sealed class FitCache
             return null;
         }
 
+        // The shape is kept in the entry, so that a lookup reads no other object than the entries.
+        var shape = request.Shape;
         for (var i = 0; i < entries.Length; i++)
         {
-            if (Volatile.Read(ref entries[i]) is { } entry && entry.Request.SameShape(request) && (ReferenceEquals(entry.Options, options) || entry.Options.Equals(options)))
+            if (Volatile.Read(ref entries[i]) is { } entry && entry.Shape == shape && (ReferenceEquals(entry.Options, options) || entry.Options.Equals(options)))
             {
                 return entry.Result;
             }
@@ -49,7 +51,7 @@ internal sealed class FitCache
 
         for (var i = 0; i < entries.Length; i++)
         {
-            if (Volatile.Read(ref entries[i]) is { } entry && ReferenceEquals(entry.Result, fit) && entry.Request.SameShape(request))
+            if (Volatile.Read(ref entries[i]) is { } entry && ReferenceEquals(entry.Result, fit) && entry.Shape == request.Shape)
             {
                 return entry;
             }
@@ -79,7 +81,7 @@ internal sealed class FitCache
     {
         private Scores? _scores;
 
-        public GpuRequest Request { get; } = request;
+        public AskShape Shape { get; } = request.Shape;
 
         public PlacementOptions Options { get; } = options;
 
