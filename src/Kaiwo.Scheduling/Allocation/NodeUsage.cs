@@ -66,10 +66,14 @@ public sealed class NodeUsage
 
         UsedMilliTotal = used;
         _usedFraction = gpus.Length == 0 ? 0 : used / (1000.0 * gpus.Length);
+        HasGpus = inventory.HasGpus;
         HasConflictOffInventory = conflicts.Keys.Any(g => IndexOf(inventory, g) < 0);
     }
 
     public NodeInventory Inventory { get; }
+
+    /// <summary>The inventory's <see cref="NodeInventory.HasGpus"/>, kept with the snapshot: a score reads it of every node without reading the inventory.</summary>
+    public bool HasGpus { get; }
 
     /// <summary>The compute time-sliced pods may hold of one GPU together (the oversubscription), in thousandths.</summary>
     public int TimeSlicingCapacityMilli { get; }

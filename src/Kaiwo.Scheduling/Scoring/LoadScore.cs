@@ -21,7 +21,7 @@ public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        if (!node.Usage.Inventory.HasGpus)
+        if (!node.Usage.HasGpus)
         {
             return null;
         }

@@ -25,7 +25,7 @@ public sealed class PackingScore : INodeScore
 
         if (!pod.Request.WantsGpu)
         {
-            return node.Usage.Inventory.HasGpus ? 0 : 1;
+            return node.Usage.HasGpus ? 0 : 1;
         }
 
         if (fit.Quality is not { } q)
