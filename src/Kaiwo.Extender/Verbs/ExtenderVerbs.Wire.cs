@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Kaiwo.Extender.Wire;
@@ -72,20 +73,16 @@ internal sealed partial class ExtenderVerbs
             var evaluation = Prepare(args.Pod);
             var span = body.Span;
             var writer = AnswerWriter(output);
+            Span<byte> entry = stackalloc byte[PriorityEntryBytes];
             writer.WriteStartArray();
             foreach (ref var candidate in args.Candidates)
             {
-                var verdict = pipeline.Verdict(evaluation, candidate.Node);
+                // The fit and scores the node's snapshot keeps for this shape when it has them; else the verdict, and
+                // only a node that fits is placed in full (its score reads where the pod would go).
+                var score = pipeline.ScoreNode(evaluation, candidate.Node, out var verdict);
                 candidate.Verdict = verdict;
                 args.Tally.Add(verdict);
-
-                // Only a node that fits is placed in full: its score reads where the pod would go.
-                var score = verdict.Fits ? pipeline.Score(evaluation, candidate.Node, pipeline.EvaluateNode(evaluation, candidate.Node)) : 0;
-                writer.WriteStartObject();
-                writer.WritePropertyName(HostKey);
-                WriteName(writer, span, candidate);
-                writer.WriteNumber(ScoreKey, score);
-                writer.WriteEndObject();
+                WritePriority(writer, span, candidate, score, entry);
             }
 
             writer.WriteEndArray();
@@ -194,6 +191,45 @@ internal sealed partial class ExtenderVerbs
 
     /// <summary>Takes the answer writer off the call's output, so that it holds no answer between calls.</summary>
     private static void ReleaseAnswerWriter() => t_answerWriter?.Reset(NoOutput.Instance);
+
+    /// <summary>
+    /// One entry of prioritize's answer, <c>{"Host":"name","Score":7}</c>: for a plain name, put together in
+    /// <paramref name="entry"/> from the name's quoted bytes and the score's digits (formatted as the writer formats
+    /// numbers) and written as one raw value, with the writer's separator: the very bytes the writer makes of the
+    /// object. Any other name goes through the writer.
+    /// </summary>
+    private static void WritePriority(Utf8JsonWriter writer, ReadOnlySpan<byte> body, in WireCandidate candidate, int score, Span<byte> entry)
+    {
+        var quoted = body[candidate.QuotedName];
+        if (candidate.NameIsPlain && quoted.Length <= entry.Length - PriorityEntryOverhead)
+        {
+            "{\"Host\":"u8.CopyTo(entry);
+            var length = 8;
+            quoted.CopyTo(entry[length..]);
+            length += quoted.Length;
+            ",\"Score\":"u8.CopyTo(entry[length..]);
+            length += 9;
+            if (Utf8Formatter.TryFormat(score, entry[length..], out var digits))
+            {
+                length += digits;
+                entry[length++] = (byte)'}';
+                writer.WriteRawValue(entry[..length], skipInputValidation: true);
+                return;
+            }
+        }
+
+        writer.WriteStartObject();
+        writer.WritePropertyName(HostKey);
+        WriteName(writer, body, candidate);
+        writer.WriteNumber(ScoreKey, score);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Room for a prioritize entry of a quoted name of up to 255 bytes (a node name has at most 253).</summary>
+    private const int PriorityEntryBytes = 255 + PriorityEntryOverhead;
+
+    /// <summary><c>{"Host":</c>, <c>,"Score":</c>, the digits of any int and <c>}</c>.</summary>
+    private const int PriorityEntryOverhead = 8 + 9 + 11 + 1;
 
     /// <summary>A candidate's name as a string value: a plain one as the quoted bytes it came in as, with no escaping check; any other through the writer.</summary>
     private static void WriteName(Utf8JsonWriter writer, ReadOnlySpan<byte> body, in WireCandidate candidate)

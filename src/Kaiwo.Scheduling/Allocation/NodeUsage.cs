@@ -45,6 +45,7 @@ public sealed record GpuConflict(int Gpu, IReadOnlyList<string> Pods, string Rea
 public sealed class NodeUsage
 {
     private readonly bool[] _conflicted;
+    private readonly double _usedFraction;
     private NodeFitSummary? _summary;
 
     private NodeUsage(NodeInventory inventory, int timeSlicingCapacityMilli, ImmutableSortedDictionary<string, PodHold> holds, GpuUsage[] gpus, ImmutableSortedDictionary<int, GpuConflict> conflicts)
@@ -64,10 +65,15 @@ public sealed class NodeUsage
         }
 
         UsedMilliTotal = used;
+        _usedFraction = gpus.Length == 0 ? 0 : used / (1000.0 * gpus.Length);
+        HasGpus = inventory.HasGpus;
         HasConflictOffInventory = conflicts.Keys.Any(g => IndexOf(inventory, g) < 0);
     }
 
     public NodeInventory Inventory { get; }
+
+    /// <summary>The inventory's <see cref="NodeInventory.HasGpus"/>, kept with the snapshot: a score reads it of every node without reading the inventory.</summary>
+    public bool HasGpus { get; }
 
     /// <summary>The compute time-sliced pods may hold of one GPU together (the oversubscription), in thousandths.</summary>
     public int TimeSlicingCapacityMilli { get; }
@@ -168,8 +174,8 @@ public sealed class NodeUsage
         return Math.Max(Math.Min(1000, usage.ComputeMilli), memory);
     }
 
-    /// <summary>The share of the node's GPU capacity in use, 0..1.</summary>
-    public double UsedFraction() => Gpus.Count == 0 ? 0 : UsedMilliTotal / (1000.0 * Gpus.Count);
+    /// <summary>The share of the node's GPU capacity in use, 0..1, computed once per snapshot.</summary>
+    public double UsedFraction() => _usedFraction;
 
     private static NodeUsage Rebuild(NodeInventory inventory, int timeSlicingCapacityMilli, ImmutableSortedDictionary<string, PodHold> holds)
     {

@@ -14,6 +14,14 @@ public sealed class GpuFitCheck(PlacementOptions options) : INodeCheck
         return GpuPlacer.CachedFit(node.Usage, pod.Request, options);
     }
 
+    /// <summary>The fit <see cref="GpuPlacer.CachedFit"/> keeps on the snapshot for this ask's shape, if any.</summary>
+    public FitResult? Known(PodContext pod, NodeCandidate node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        return node.Usage.FitCache.Find(pod.Request, options);
+    }
+
     public FitVerdict Verdict(PodContext pod, NodeCandidate node)
     {
         ArgumentNullException.ThrowIfNull(pod);

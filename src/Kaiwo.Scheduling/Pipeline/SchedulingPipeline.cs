@@ -43,6 +43,12 @@ public sealed class SchedulingPipeline
     private readonly IPodCheck[] _podChecks;
     private readonly INodeCheck[] _nodeChecks;
     private readonly (INodeScore Score, int Weight)[] _scores;
+
+    /// <summary>Which of <see cref="_scores"/> follow from the fit alone, and so are kept with it on the node's snapshot.</summary>
+    private readonly bool[] _followsFromFit;
+
+    /// <summary>Whether any score is kept with the fit.</summary>
+    private readonly bool _keepsScores;
     private readonly RequestOptions _requestOptions;
 
     public SchedulingPipeline(PipelineOptions options)
@@ -61,6 +67,8 @@ public sealed class SchedulingPipeline
         _scores = [.. scores.Where(s => On(s.Name))
             .Select(s => (s, options.Stages.TryGetValue(s.Name, out var o) && o.Weight is { } w ? w : s.DefaultWeight))
             .Where(p => p.Item2 > 0)];
+        _followsFromFit = [.. _scores.Select(s => s.Score.FollowsFromFit)];
+        _keepsScores = _followsFromFit.Contains(true);
     }
 
     /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
@@ -236,6 +244,52 @@ public sealed class SchedulingPipeline
         return result;
     }
 
+    /// <summary>
+    /// Prioritize's question of one node: its verdict (for the decision counts) and its score, 0 unless it fits. Where
+    /// the node checks already hold their answers for this ask on the node's snapshot (a filter or prioritize of the
+    /// same shape saw the node unchanged), they are read, with the scores kept beside them, instead of judged again;
+    /// otherwise as <see cref="Verdict"/>, and <see cref="EvaluateNode"/> and <see cref="Score"/> for a node that
+    /// fits. Either way the same verdict and score.
+    /// </summary>
+    public int ScoreNode(PodEvaluation pod, NodeCandidate node, out FitVerdict verdict)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
+        if (pod.Refusal is null && pod.Context.Reservation is null && KnownEvaluation(pod.Context, node) is { } known)
+        {
+            verdict = FitVerdict.Of(known);
+            return Score(pod, node, known);
+        }
+
+        verdict = Verdict(pod, node);
+        return verdict.Fits ? Score(pod, node, EvaluateNode(pod, node)) : 0;
+    }
+
+    /// <summary>What <see cref="EvaluateNode"/> would answer from the checks' known answers alone; null when a check that decides has none at hand.</summary>
+    private FitResult? KnownEvaluation(PodContext pod, NodeCandidate node)
+    {
+        var result = FitResult.NoGpuNeeded;
+        foreach (var check in _nodeChecks)
+        {
+            if (check.Known(pod, node) is not { } r)
+            {
+                return null;
+            }
+
+            if (!r.Fits)
+            {
+                return r;
+            }
+
+            if (r.Allocation is not null)
+            {
+                result = r;
+            }
+        }
+
+        return result;
+    }
+
     private static readonly FitVerdict GangSlotElsewhereVerdict = new(FitOutcome.FullNow, "gang-slot");
 
     /// <summary>A gang member may go only to the node of its planned slot: its devices are held there and nowhere else.</summary>
@@ -249,25 +303,54 @@ public sealed class SchedulingPipeline
         return ReferenceEquals(usage, node.Usage) ? node : node with { Usage = usage };
     }
 
-    /// <summary>The weighted score, 0..10, of a node that fits; 0 for one that does not.</summary>
+    /// <summary>
+    /// The weighted score, 0..10, of a node that fits; 0 for one that does not. The scores that follow from the fit
+    /// alone (<see cref="INodeScore.FollowsFromFit"/>) are computed once per node snapshot, ask shape and fit, and kept
+    /// with the fit in the snapshot's cache as raw values: the weighted sum is made on every call, in the same order,
+    /// so a kept value gives the very same score as a fresh one.
+    /// </summary>
     public int Score(PodEvaluation pod, NodeCandidate node, FitResult fit)
     {
         ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(fit);
         if (!fit.Fits)
         {
             return 0;
         }
 
+        var entry = _keepsScores ? node.Usage.FitCache.EntryOf(pod.Context.Request, fit) : null;
+        var kept = entry?.ScoresOf(this);
+        double?[]? made = null;
         double sum = 0;
         double weights = 0;
-        foreach (var (score, weight) in _scores)
+        for (var i = 0; i < _scores.Length; i++)
         {
-            if (score.Score(pod.Context, node, fit) is { } value)
+            var (score, weight) = _scores[i];
+            double? value;
+            if (kept is not null && _followsFromFit[i])
             {
-                sum += Math.Clamp(value, 0, 1) * weight;
+                value = kept[i];
+            }
+            else
+            {
+                value = score.Score(pod.Context, node, fit);
+                if (entry is not null && kept is null && _followsFromFit[i])
+                {
+                    (made ??= new double?[_scores.Length])[i] = value;
+                }
+            }
+
+            if (value is { } v)
+            {
+                sum += Math.Clamp(v, 0, 1) * weight;
                 weights += weight;
             }
+        }
+
+        if (made is not null)
+        {
+            entry!.KeepScores(this, made);
         }
 
         return weights == 0 ? 0 : (int)Math.Round(MaxScore * sum / weights, MidpointRounding.AwayFromZero);

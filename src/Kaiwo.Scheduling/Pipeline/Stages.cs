@@ -4,6 +4,7 @@ using Kaiwo.Scheduling.Gangs;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Queues;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Scoring;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Pipeline;
@@ -21,10 +22,43 @@ public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset
     public Reservation? Reservation { get; init; }
 }
 
-/// <summary>A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage.</summary>
-public sealed record NodeCandidate(NodeFacts Facts, NodeUsage Usage)
+/// <summary>
+/// A node as the pipeline sees it: its facts and a consistent snapshot of its GPU usage. What scores read of the facts
+/// is read once, when the facts are set (a candidate made <c>with</c> new usage keeps it; one with new facts reads them).
+/// </summary>
+public sealed record NodeCandidate
 {
+    private readonly NodeFacts _facts = null!;
+
+    public NodeCandidate(NodeFacts facts, NodeUsage usage)
+    {
+        Facts = facts;
+        Usage = usage;
+    }
+
+    public NodeFacts Facts
+    {
+        get => _facts;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _facts = value;
+            Utilization = NodeUtilization.Of(value);
+        }
+    }
+
+    public NodeUsage Usage { get; init; }
+
+    /// <summary>The node's live GPU utilization annotation as read from <see cref="Facts"/>; null when absent or malformed.</summary>
+    public NodeUtilization? Utilization { get; private init; }
+
     public string Name => Facts.Name;
+
+    public void Deconstruct(out NodeFacts facts, out NodeUsage usage)
+    {
+        facts = Facts;
+        usage = Usage;
+    }
 }
 
 /// <summary>A check of the pod alone, before any node: a refusal here applies to every node.</summary>
@@ -48,6 +82,12 @@ public interface INodeCheck
     /// the filter's per-node question. Must always agree with <see cref="Check"/>.
     /// </summary>
     FitVerdict Verdict(PodContext pod, NodeCandidate node);
+
+    /// <summary>
+    /// What <see cref="Check"/> answered before for this ask's shape on this very node snapshot, when it is still at
+    /// hand (a check that keeps no answers has none): a lookup, cheaper than <see cref="Verdict"/>.
+    /// </summary>
+    FitResult? Known(PodContext pod, NodeCandidate node) => null;
 }
 
 /// <summary>One component of the node score.</summary>
@@ -56,6 +96,14 @@ public interface INodeScore
     string Name { get; }
 
     int DefaultWeight { get; }
+
+    /// <summary>
+    /// Whether the score follows from the ask's shape (<see cref="GpuRequest.SameShape"/>), the node's usage snapshot
+    /// and the fit alone: not the clock, not the node's facts, not the pod's other details, not the score's own
+    /// settings. The pipeline then keeps the value with the fit on the snapshot and reads it back for the next pod of
+    /// the same shape on the unchanged node. False unless the score says so.
+    /// </summary>
+    bool FollowsFromFit => false;
 
     /// <summary>0..1, higher is better; null when the score has no opinion on this pod and node.</summary>
     double? Score(PodContext pod, NodeCandidate node, FitResult fit);

@@ -39,6 +39,9 @@ public sealed record RequestError(string Field, string Value, string Accepted)
     public override string ToString() => $"{Field}: \"{Value}\" is not accepted; {Accepted}";
 }
 
+/// <summary>The part of a <see cref="GpuRequest"/> that its placement reads: asks of the same shape are placed alike everywhere.</summary>
+public readonly record struct AskShape(GpuAskKind Kind, int WholeCount, int? ComputeMilli, long? MemoryMiB, bool Exclusive, GpuIsolation Isolation, PlacementPreference Placement);
+
 /// <summary>
 /// A pod's GPU ask, parsed once from its annotations and container resources.
 /// Compute is in thousandths of one GPU, memory in MiB, so arithmetic is exact.
@@ -79,10 +82,11 @@ public sealed record GpuRequest
     public bool SameShape(GpuRequest other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        return ReferenceEquals(this, other)
-            || (Kind == other.Kind && WholeCount == other.WholeCount && ComputeMilli == other.ComputeMilli && MemoryMiB == other.MemoryMiB
-                && Exclusive == other.Exclusive && Isolation == other.Isolation && Placement == other.Placement);
+        return ReferenceEquals(this, other) || Shape == other.Shape;
     }
+
+    /// <summary>What <see cref="SameShape"/> compares, as one value that a cache keeps beside what it computed for the ask.</summary>
+    public AskShape Shape => new(Kind, WholeCount, ComputeMilli, MemoryMiB, Exclusive, Isolation, Placement);
 
     /// <summary>The compute share this ask takes on a GPU with <paramref name="gpuMemoryMiB"/> of memory.</summary>
     public int ComputeMilliOn(long gpuMemoryMiB)

@@ -9,6 +9,7 @@ namespace Kaiwo.Scheduling.Scoring;
 /// Node load: prefer nodes whose GPUs are less busy. Busy is the larger of the allocated share and the live GPU
 /// utilization that a node annotation <c>kaiwo.ai/gpu-utilization</c> reports, when its timestamp is fresh:
 /// <code>{"utilization":0.42,"timestamp":"2026-11-23T14:00:00Z"}</code>
+/// The annotation is read once per change of the node's facts (<see cref="NodeUtilization"/>), not per score.
 /// </summary>
 public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
 {
@@ -20,18 +21,18 @@ public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        if (!node.Usage.Inventory.HasGpus)
+        if (!node.Usage.HasGpus)
         {
             return null;
         }
 
         var load = node.Usage.UsedFraction();
-        if (node.Facts.Annotations.TryGetValue(WellKnown.UtilizationAnnotation, out var text)
-            && TryReadUtilization(text, out var utilization, out var at)
-            && pod.Now - at <= maxUtilizationAge
-            && at - pod.Now <= maxUtilizationAge)
+        // Read when the node's facts arrived (NodeCandidate.Utilization): here only its age is judged, either way.
+        if (node.Utilization is { } reading
+            && pod.Now - reading.Timestamp <= maxUtilizationAge
+            && reading.Timestamp - pod.Now <= maxUtilizationAge)
         {
-            load = Math.Max(load, utilization);
+            load = Math.Max(load, reading.Utilization);
         }
 
         return 1 - load;

@@ -12,6 +12,9 @@ public sealed class PackingScore : INodeScore
 {
     public string Name => "packing";
 
+    /// <summary>Reads the ask's shape (GPU or none, binpack or spread), whether the snapshot's inventory has GPUs, and the fit's quality.</summary>
+    public bool FollowsFromFit => true;
+
     public int DefaultWeight => 3;
 
     public double? Score(PodContext pod, NodeCandidate node, FitResult fit)
@@ -22,7 +25,7 @@ public sealed class PackingScore : INodeScore
 
         if (!pod.Request.WantsGpu)
         {
-            return node.Usage.Inventory.HasGpus ? 0 : 1;
+            return node.Usage.HasGpus ? 0 : 1;
         }
 
         if (fit.Quality is not { } q)

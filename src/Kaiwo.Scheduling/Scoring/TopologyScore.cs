@@ -10,6 +10,9 @@ public sealed class TopologyScore : INodeScore
 {
     public string Name => "topology";
 
+    /// <summary>Reads the fit's quality only.</summary>
+    public bool FollowsFromFit => true;
+
     public int DefaultWeight => 2;
 
     public double? Score(PodContext pod, NodeCandidate node, FitResult fit)

@@ -24,12 +24,17 @@ namespace Kaiwo.Extender.Tests.Verbs;
 /// </summary>
 public sealed class WireVerbsTests
 {
-    public static TheoryData<string, string> Payloads()
+    public static TheoryData<string, string> Payloads() => PayloadsOf("filter", "prioritize");
+
+    public static TheoryData<string, string> PrioritizePayloads() => PayloadsOf("prioritize");
+
+    /// <summary>The captured bodies of these verbs, in both modes.</summary>
+    private static TheoryData<string, string> PayloadsOf(params string[] verbs)
     {
         var data = new TheoryData<string, string>();
         foreach (var mode in Fixtures.Modes)
         {
-            foreach (var file in Fixtures.PayloadFiles(mode).Where(f => Fixtures.VerbOf(f) is "filter" or "prioritize"))
+            foreach (var file in Fixtures.PayloadFiles(mode).Where(f => verbs.Contains(Fixtures.VerbOf(f))))
             {
                 data.Add(mode, file);
             }
@@ -67,6 +72,37 @@ public sealed class WireVerbsTests
         {
             reader.Release();
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(PrioritizePayloads))]
+    public void Prioritize_CapturedBody_AnswersTheBytesOfTheCompletePath(string mode, string file)
+    {
+        // Each entry is put together from the name's bytes and the score's digits: the bytes the serializer writes.
+        var (verbs, _) = Build(mode);
+        var body = Fixtures.ReadPayload(mode, file);
+
+        var quick = new ArrayBufferWriter<byte>();
+        Assert.Null(verbs.Prioritize(body, quick));
+        var complete = JsonSerializer.SerializeToUtf8Bytes(verbs.Prioritize(ExtenderRequests.ReadArgs(body)), ExtenderJson.Options);
+
+        Assert.Equal(Encoding.UTF8.GetString(complete), Encoding.UTF8.GetString(quick.WrittenSpan));
+    }
+
+    [Fact]
+    public void Prioritize_LongestPlainName_IsTheBytesTheWriterWrites()
+    {
+        var name = new string('n', 253);
+        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var state = new ClusterState();
+        state.UpsertNode(new NodeFacts { Name = name });
+        var verbs = new ExtenderVerbs(state, pipeline, new PendingPods(100), new InMemoryBinder(state, pipeline, TimeProvider.System), TimeProvider.System, NullLogger<ExtenderVerbs>.Instance, Options.Create(new ExtenderOptions()));
+        var body = Encoding.UTF8.GetBytes($$$"""{"Pod":{"metadata":{"name":"p"}},"NodeNames":["{{{name}}}","{{{name}}}"]}""");
+
+        var prioritize = new ArrayBufferWriter<byte>();
+        Assert.Null(verbs.Prioritize(body, prioritize));
+
+        Assert.Equal($$$"""[{"Host":"{{{name}}}","Score":10},{"Host":"{{{name}}}","Score":10}]""", Encoding.UTF8.GetString(prioritize.WrittenSpan));
     }
 
     [Fact]

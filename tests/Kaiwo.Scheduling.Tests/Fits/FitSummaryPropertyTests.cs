@@ -61,7 +61,7 @@ public sealed class FitSummaryPropertyTests
         Assert.Contains(outcomes, o => o.Item1 == FitOutcome.NeverFits);
     }
 
-    private static NodeUsage RandomUsage(Random random, PlacementOptions options)
+    internal static NodeUsage RandomUsage(Random random, PlacementOptions options)
     {
         var facts = random.Next(9) switch
         {
@@ -97,7 +97,7 @@ public sealed class FitSummaryPropertyTests
         return usage;
     }
 
-    private static GpuRequest RandomRequest(Random random)
+    internal static GpuRequest RandomRequest(Random random)
     {
         var isolation = (GpuIsolation)random.Next(3);
         var placement = random.Next(3) == 0 ? PlacementPreference.Spread : PlacementPreference.Binpack;

@@ -2,6 +2,8 @@ using Kaiwo.Scheduling.Allocation;
 using Kaiwo.Scheduling.Inventory;
 using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.Requests;
+using Kaiwo.Scheduling.Scoring;
+using Kaiwo.Scheduling.State;
 using static Kaiwo.Scheduling.Tests.TestCluster;
 
 namespace Kaiwo.Scheduling.Tests.Scoring;
@@ -16,6 +18,15 @@ public sealed class ScoringTests
         var candidate = new NodeCandidate(facts, usage);
         return pipeline.Score(evaluation, candidate, pipeline.EvaluateNode(evaluation, candidate));
     }
+
+    /// <summary>Only the load score counts, so that a score reads the node's load alone.</summary>
+    private static readonly PipelineOptions LoadOnly = new()
+    {
+        Stages = new Dictionary<string, StageOptions> { ["packing"] = new() { Enabled = false }, ["topology"] = new() { Enabled = false } },
+    };
+
+    private static NodeFacts WithUtilization(NodeFacts node, string annotation) =>
+        node with { Annotations = new Dictionary<string, string> { [WellKnown.UtilizationAnnotation] = annotation } };
 
     private static NodeUsage HalfUsed(NodeFacts node)
     {
@@ -90,6 +101,72 @@ public sealed class ScoringTests
 
         Assert.Equal(1, Score(pipeline, Fraction("f", "0.5"), fresh, Usage(fresh)));
         Assert.Equal(10, Score(pipeline, Fraction("f", "0.5"), stale, Usage(stale)));
+    }
+
+    [Theory]
+    [InlineData(-1_200_000_000L, 1)]
+    [InlineData(1_200_000_000L, 1)]
+    [InlineData(-1_200_000_001L, 10)]
+    [InlineData(1_200_000_001L, 10)]
+    public void Score_UtilizationAtTheAgeLimitEitherWay_CountsAndBeyondItDoesNot(long offsetTicks, int expected)
+    {
+        var pipeline = new SchedulingPipeline(LoadOnly);
+        var node = WithUtilization(Mi300XSpx(), $$"""{"utilization":0.9,"timestamp":"{{Now.AddTicks(offsetTicks):O}}"}""");
+
+        Assert.Equal(expected, Score(pipeline, Fraction("f", "0.5"), node, Usage(node)));
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("""{"utilization":1.5,"timestamp":"2026-11-23T14:00:00Z"}""")]
+    [InlineData("""{"utilization":0.9}""")]
+    [InlineData("""{"utilization":0.9,"timestamp":"soon"}""")]
+    public void Score_MalformedUtilizationAnnotation_IsIgnored(string text)
+    {
+        var pipeline = new SchedulingPipeline(LoadOnly);
+        var node = WithUtilization(Mi300XSpx(), text);
+
+        Assert.Null(new NodeCandidate(node, Usage(node)).Utilization);
+        Assert.Equal(10, Score(pipeline, Fraction("f", "0.5"), node, Usage(node)));
+    }
+
+    [Fact]
+    public void Score_UtilizationAnnotationChangedOnTheNode_ChangesTheLoadScore()
+    {
+        var pipeline = new SchedulingPipeline(LoadOnly);
+        var state = new ClusterState();
+        var pod = Fraction("f", "0.5");
+        int ScoreInState()
+        {
+            var evaluation = pipeline.EvaluatePod(pod, Now);
+            Assert.True(state.TryGetNode("gpu-node-01", out var node));
+            return pipeline.Score(evaluation, node!, pipeline.EvaluateNode(evaluation, node!));
+        }
+
+        state.UpsertNode(WithUtilization(Mi300XSpx(), $$"""{"utilization":0.9,"timestamp":"{{Now:O}}"}"""));
+        var busy = ScoreInState();
+        state.UpsertNode(WithUtilization(Mi300XSpx(), $$"""{"utilization":0.2,"timestamp":"{{Now:O}}"}"""));
+        var calmer = ScoreInState();
+        state.UpsertNode(WithUtilization(Mi300XSpx(), "not json"));
+        var unknown = ScoreInState();
+
+        Assert.Equal((1, 8, 10), (busy, calmer, unknown));
+    }
+
+    [Fact]
+    public void NodeCandidate_WithNewFacts_ReadsTheirUtilizationAndWithNewUsageKeepsIt()
+    {
+        var busy = WithUtilization(Mi300XSpx(), $$"""{"utilization":0.9,"timestamp":"{{Now:O}}"}""");
+        var candidate = new NodeCandidate(busy, Usage(busy));
+
+        var newUsage = candidate with { Usage = HalfUsed(busy) };
+        var newFacts = candidate with { Facts = WithUtilization(busy, $$"""{"utilization":0.3,"timestamp":"{{Now:O}}"}""") };
+        var noAnnotation = candidate with { Facts = Mi300XSpx() };
+
+        Assert.Equal(new NodeUtilization(0.9, Now), candidate.Utilization);
+        Assert.Equal(new NodeUtilization(0.9, Now), newUsage.Utilization);
+        Assert.Equal(new NodeUtilization(0.3, Now), newFacts.Utilization);
+        Assert.Null(noAnnotation.Utilization);
     }
 
     [Fact]
