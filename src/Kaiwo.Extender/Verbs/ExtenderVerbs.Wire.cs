@@ -97,7 +97,10 @@ internal sealed partial class ExtenderVerbs
         }
     }
 
-    /// <summary>A gang member's candidates are the nodes kube-scheduler's own checks let it go to: its plan keeps to them.</summary>
+    /// <summary>
+    /// A gang member's or a whole-GPU pod's candidates are the nodes kube-scheduler's own checks let it go to: its gang's
+    /// plan or its starving reservation keeps to them. Other pods record nothing.
+    /// </summary>
     private void RecordOffered(PodEvaluation evaluation, WireArgs args)
     {
         var names = new List<string>(args.Count);
