@@ -171,17 +171,12 @@ public sealed class SchedulingPipeline
             return refusal;
         }
 
-        if (pod.Context.Reservation is { } reserved)
+        if (JudgedFor(pod.Context, node) is not { } judged)
         {
-            if (reserved.Node == node.Name)
-            {
-                node = WithoutOwnReservation(node, reserved);
-            }
-            else if (reserved.Kind == ReservationKind.Gang)
-            {
-                return GangSlotElsewhere(pod.Context.Pod, reserved);
-            }
+            return GangSlotElsewhere(pod.Context.Pod, pod.Context.Reservation!);
         }
+
+        node = judged;
 
         var result = FitResult.NoGpuNeeded;
         foreach (var check in _nodeChecks)
@@ -214,17 +209,12 @@ public sealed class SchedulingPipeline
             return FitVerdict.Of(refusal);
         }
 
-        if (pod.Context.Reservation is { } reserved)
+        if (JudgedFor(pod.Context, node) is not { } judged)
         {
-            if (reserved.Node == node.Name)
-            {
-                node = WithoutOwnReservation(node, reserved);
-            }
-            else if (reserved.Kind == ReservationKind.Gang)
-            {
-                return GangSlotElsewhereVerdict;
-            }
+            return GangSlotElsewhereVerdict;
         }
+
+        node = judged;
 
         var result = FitVerdict.NoGpuNeeded;
         foreach (var check in _nodeChecks)
@@ -296,9 +286,22 @@ public sealed class SchedulingPipeline
     private static FitResult GangSlotElsewhere(PodFacts pod, Reservation reserved) =>
         FitResult.Full(GangSlotElsewhereVerdict.Code, $"pod {pod.Key} holds the slot of gang {reserved.Owner} on node {reserved.Node}");
 
-    /// <summary>The node as its reserved pod sees it: the devices held for the pod are free for it.</summary>
-    private static NodeCandidate WithoutOwnReservation(NodeCandidate node, Reservation reserved)
+    /// <summary>
+    /// The node as the pod is judged on it: on the node of its reservation, with the devices held for it free for it;
+    /// null when the pod holds a gang slot on another node (it may go nowhere else); otherwise the node as it is.
+    /// </summary>
+    private static NodeCandidate? JudgedFor(PodContext pod, NodeCandidate node)
     {
+        if (pod.Reservation is not { } reserved)
+        {
+            return node;
+        }
+
+        if (reserved.Node != node.Name)
+        {
+            return reserved.Kind == ReservationKind.Gang ? null : node;
+        }
+
         var usage = node.Usage.Without(reserved.HoldKey);
         return ReferenceEquals(usage, node.Usage) ? node : node with { Usage = usage };
     }
