@@ -41,7 +41,7 @@ internal sealed partial class ExtenderVerbs
             }
 
             var evaluation = Prepare(args.Pod);
-            if (evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole)
+            if ((evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole) && state.KeepsOfferedNodes(evaluation.Context.Pod.Uid))
             {
                 RecordOffered(evaluation, args);
             }

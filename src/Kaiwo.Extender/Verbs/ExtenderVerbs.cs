@@ -34,9 +34,10 @@ internal sealed partial class ExtenderVerbs(
     public ExtenderFilterResult Filter(ExtenderArgs args)
     {
         var (evaluation, candidates) = Prepare(args);
-        if (evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole)
+        if ((evaluation.Context.Gang is not null || evaluation.Context.Request.Kind == GpuAskKind.Whole) && state.KeepsOfferedNodes(evaluation.Context.Pod.Uid))
         {
-            // A gang member's candidates are the nodes kube-scheduler's own checks let it go to: its plan keeps to them.
+            // A gang member's or a whole-GPU pod's candidates are the nodes kube-scheduler's own checks let it go to:
+            // its gang's plan or its starving reservation keeps to them.
             state.RecordOfferedNodes(evaluation.Context.Pod.Uid, [.. candidates.Select(c => c.Name)]);
         }
 

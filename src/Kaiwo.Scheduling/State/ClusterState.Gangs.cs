@@ -84,7 +84,7 @@ public sealed partial class ClusterState
         lock (entry.Gate)
         {
             // Gang members' plans and starving pods' reservations keep to these nodes; nobody else reads them.
-            if ((entry.GangKey is null && !_pendingWhole.ContainsKey(podUid)) || (entry.OfferedNodes is { } known && known.Count == nodeNames.Count && nodeNames.All(known.Contains)))
+            if (!KeepsOffered(entry) || SameNodes(entry.OfferedNodes, nodeNames))
             {
                 return;
             }
@@ -95,6 +95,32 @@ public sealed partial class ClusterState
                 Interlocked.Increment(ref _version);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether <see cref="RecordOfferedNodes"/> keeps the pod's offered nodes (a gang member, or a pending whole-GPU
+    /// pod): callers ask first, so that no list of names is made for a pod whose nodes nobody reads.
+    /// </summary>
+    public bool KeepsOfferedNodes(string podUid) => _pods.TryGetValue(podUid, out var entry) && KeepsOffered(entry);
+
+    private bool KeepsOffered(PodEntry entry) => entry.GangKey is not null || _pendingWhole.ContainsKey(entry.Pod.Uid);
+
+    private static bool SameNodes(IReadOnlySet<string>? known, IReadOnlyCollection<string> names)
+    {
+        if (known is null || known.Count != names.Count)
+        {
+            return false;
+        }
+
+        foreach (var name in names)
+        {
+            if (!known.Contains(name))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Under the pod's lock, after its facts changed: moves it to the gang its facts name now.</summary>
