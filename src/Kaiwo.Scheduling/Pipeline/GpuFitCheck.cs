@@ -26,6 +26,6 @@ public sealed class GpuFitCheck(PlacementOptions options) : INodeCheck
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        return node.Usage.Summary.Verdict(pod.Request, options);
+        return node.Summary.Verdict(pod.Request, options);
     }
 }

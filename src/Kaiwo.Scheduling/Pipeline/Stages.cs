@@ -29,6 +29,12 @@ public sealed record PodContext(PodFacts Pod, GpuRequest Request, DateTimeOffset
 public sealed record NodeCandidate
 {
     private readonly NodeFacts _facts = null!;
+    private readonly NodeUsage _usage = null!;
+
+    // The usage's fit summary, kept beside the usage reference once read: filter's per-node question then reads this
+    // candidate and the summary, not the usage snapshot between them (at 5,000 candidates a call, each object read is
+    // a likely cache miss). A candidate made with new usage starts without it (see Usage's init).
+    private NodeFitSummary? _summary;
 
     public NodeCandidate(NodeFacts facts, NodeUsage usage)
     {
@@ -47,12 +53,30 @@ public sealed record NodeCandidate
         }
     }
 
-    public NodeUsage Usage { get; init; }
+    public NodeUsage Usage
+    {
+        get => _usage;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _usage = value;
+            _summary = null;
+        }
+    }
+
+    /// <summary>The fit summary of <see cref="Usage"/> (<see cref="NodeUsage.Summary"/>), the same object, read through the candidate.</summary>
+    public NodeFitSummary Summary => _summary ??= _usage.Summary;
 
     /// <summary>The node's live GPU utilization annotation as read from <see cref="Facts"/>; null when absent or malformed.</summary>
     public NodeUtilization? Utilization { get; private init; }
 
     public string Name => Facts.Name;
+
+    /// <summary>Equal facts and the same usage snapshot: the kept summary, which follows from the usage, is not compared.</summary>
+    public bool Equals(NodeCandidate? other) =>
+        other is not null && (ReferenceEquals(this, other) || (EqualityComparer<NodeFacts>.Default.Equals(_facts, other._facts) && EqualityComparer<NodeUsage>.Default.Equals(_usage, other._usage)));
+
+    public override int GetHashCode() => HashCode.Combine(_facts, _usage);
 
     public void Deconstruct(out NodeFacts facts, out NodeUsage usage)
     {

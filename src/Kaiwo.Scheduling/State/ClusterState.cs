@@ -43,13 +43,15 @@ public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAlloc
 /// </summary>
 public sealed partial class ClusterState(RequestOptions requests, PlacementOptions placement)
 {
-    // The nodes by name, and the same table looked up by a name's ASCII bytes without making a string or characters
-    // (filter's names arrive as bytes). Made once: asking the dictionary for its alternate lookup on every name was a
-    // tenth of a 500-name filter.
-    private readonly ConcurrentDictionary<string, NodeEntry>.AlternateLookup<ReadOnlySpan<byte>> _nodesByAsciiName =
-        new ConcurrentDictionary<string, NodeEntry>(NodeNameComparer.Instance).GetAlternateLookup<ReadOnlySpan<byte>>();
+    // The nodes by name, also findable by a name's characters (NodeNameComparer); by its bytes through _nameIndex.
+    private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(NodeNameComparer.Instance);
 
-    private ConcurrentDictionary<string, NodeEntry> NodesTable => _nodesByAsciiName.Dictionary;
+    private ConcurrentDictionary<string, NodeEntry> NodesTable => _nodes;
+
+    // The same nodes in a flat table for the lookup by bytes, built on the first lookup after a node was added or
+    // removed (_nodeSetVersion moved) and published whole; see NodeNameIndex.
+    private NodeNameIndex<NodeEntry>? _nameIndex;
+    private long _nodeSetVersion;
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
 
     // Pending pods that ask for whole GPUs, by uid: what the starvation step looks at, without reading every pod.
@@ -132,6 +134,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             return;
         }
 
+        Interlocked.Increment(ref _nodeSetVersion);
         Interlocked.Increment(ref _version);
 
         // Pods seen before their node (informer order is not guaranteed) take their devices now.
@@ -156,6 +159,8 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
         {
             return;
         }
+
+        Interlocked.Increment(ref _nodeSetVersion);
 
         lock (entry.Gate)
         {
@@ -424,7 +429,7 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
     /// <summary>The node by the ASCII bytes of its name, as a request body holds them: neither a string nor characters are made. Other bytes find nothing.</summary>
     public bool TryGetNode(ReadOnlySpan<byte> asciiName, out NodeCandidate? node)
     {
-        if (_nodesByAsciiName.TryGetValue(asciiName, out var entry))
+        if (NameIndex().TryGetValue(asciiName, out var entry))
         {
             node = entry.Current;
             return true;
@@ -432,6 +437,24 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
 
         node = null;
         return false;
+    }
+
+    /// <summary>
+    /// The name index of the current set of nodes. The version is read before the table, so an index built while a
+    /// node comes or goes is labelled with the older version and replaced on the next lookup; a node added or removed
+    /// during a lookup is found or not, as by a lookup just before or after.
+    /// </summary>
+    private NodeNameIndex<NodeEntry> NameIndex()
+    {
+        var version = Interlocked.Read(ref _nodeSetVersion);
+        if (Volatile.Read(ref _nameIndex) is { } index && index.Version == version)
+        {
+            return index;
+        }
+
+        index = NodeNameIndex<NodeEntry>.Build(NodesTable, NodesTable.Count, version);
+        Volatile.Write(ref _nameIndex, index);
+        return index;
     }
 
     public bool TryGetNode(string name, out NodeCandidate? node)

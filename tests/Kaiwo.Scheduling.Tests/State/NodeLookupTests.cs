@@ -60,4 +60,67 @@ public sealed class NodeLookupTests
         Assert.False(state.TryGetNode("gpu-node-01"u8, out _));
         Assert.True(state.TryGetNode("gpu-node-02"u8, out _));
     }
+
+    /// <summary>
+    /// Property: after every add, update and removal of a random history, the lookup by bytes (the flat name index)
+    /// finds exactly what the lookup by name finds, for names of every length around the 16 bytes a slot holds.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void TryGetNode_RandomAddsAndRemovals_BytesFindWhatTheNameFinds(int seed)
+    {
+        var random = new Random(seed);
+        string[] stems = ["n", "gpu-node-", "node-0123456789", "node-0123456789a", "node-0123456789ab", "a-much-longer-node-name.cluster.example.com-"];
+        var universe = Enumerable.Range(0, 120).Select(i => $"{stems[i % stems.Length]}{i / stems.Length}").Append("gpu-node-").ToArray();
+        var state = new ClusterState();
+        for (var step = 0; step < 400; step++)
+        {
+            var name = universe[random.Next(universe.Length)];
+            if (random.Next(3) == 0)
+            {
+                state.RemoveNode(name);
+            }
+            else
+            {
+                state.UpsertNode(new NodeFacts { Name = name, Labels = new Dictionary<string, string> { ["step"] = $"{step}" } });
+            }
+
+            foreach (var probe in universe)
+            {
+                var found = state.TryGetNode(probe, out var byName);
+                Assert.Equal(found, state.TryGetNode(Encoding.ASCII.GetBytes(probe), out var byBytes));
+                Assert.Same(byName, byBytes);
+            }
+
+            Assert.False(state.TryGetNode("node-0123456789a-not-a-node"u8, out _));
+        }
+    }
+
+    [Fact]
+    public void TryGetNode_NamesThatShareTheirFirst16Bytes_FindEachTheirOwnNode()
+    {
+        var state = WithNodes("node-0123456789ab-1", "node-0123456789ab-2", "node-0123456789ab");
+
+        Assert.True(state.TryGetNode("node-0123456789ab-1"u8, out var first));
+        Assert.True(state.TryGetNode("node-0123456789ab-2"u8, out var second));
+        Assert.True(state.TryGetNode("node-0123456789ab"u8, out var shortest));
+        Assert.Equal("node-0123456789ab-1", first!.Name);
+        Assert.Equal("node-0123456789ab-2", second!.Name);
+        Assert.Equal("node-0123456789ab", shortest!.Name);
+        Assert.False(state.TryGetNode("node-0123456789ab-3"u8, out _));
+    }
+
+    [Fact]
+    public void TryGetNode_NodeAddedAfterALookup_IsFoundByItsBytes()
+    {
+        var state = WithNodes("gpu-node-01");
+        Assert.False(state.TryGetNode("gpu-node-02"u8, out _));
+
+        state.UpsertNode(new NodeFacts { Name = "gpu-node-02" });
+
+        Assert.True(state.TryGetNode("gpu-node-02"u8, out var node));
+        Assert.Equal("gpu-node-02", node!.Name);
+    }
 }
