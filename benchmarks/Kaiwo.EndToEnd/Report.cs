@@ -43,6 +43,22 @@ internal static class Report
             text.AppendLine(c, $"| {round.Key} | {with.PodsPerSecond / without.PodsPerSecond:0.00} |");
         }
 
+        text.AppendLine();
+        text.AppendLine("The extender's own time answering, from its request-duration histogram over the timed placement (the rest of kube-scheduler's wait is transport and queueing):");
+        text.AppendLine();
+        text.AppendLine("| round | verb | calls | calls per pod | handler ms per call | handler ms per pod |");
+        text.AppendLine("|---|---|---|---|---|---|");
+        foreach (var run in results.Where(r => r.Verbs is not null))
+        {
+            foreach (var (verb, time) in run.Verbs!.OrderBy(v => v.Key, StringComparer.Ordinal))
+            {
+                if (time.Calls > 0)
+                {
+                    text.AppendLine(c, $"| {run.Round} | {verb} | {time.Calls} | {(double)time.Calls / run.Bound:0.00} | {time.Handled.TotalMilliseconds / time.Calls:0.000} | {time.Handled.TotalMilliseconds / run.Bound:0.000} |");
+                }
+            }
+        }
+
         return text.ToString();
     }
 }

@@ -6,6 +6,12 @@ using Kaiwo.Extender.Tests.RealCluster;
 
 namespace Kaiwo.EndToEnd;
 
+/// <summary>One verb's calls and the time its handler spent on them, as the extender's metrics count.</summary>
+internal readonly record struct VerbTime(long Calls, TimeSpan Handled)
+{
+    public static VerbTime operator -(VerbTime after, VerbTime before) => new(after.Calls - before.Calls, after.Handled - before.Handled);
+}
+
 /// <summary>What one run measured.</summary>
 internal sealed record RunResult(
     int Round,
@@ -14,7 +20,8 @@ internal sealed record RunResult(
     int Bound,
     int WithRecord,
     TimeSpan Elapsed,
-    IReadOnlyDictionary<string, TimeSpan> Cpu)
+    IReadOnlyDictionary<string, TimeSpan> Cpu,
+    IReadOnlyDictionary<string, VerbTime>? Verbs = null)
 {
     /// <summary>Pods placed per second, from the first pod created to the last one bound.</summary>
     public double PodsPerSecond => Bound / Elapsed.TotalSeconds;
@@ -60,12 +67,14 @@ internal static class SchedulerRun
         using var trace = extender is not null && options.Trace is { } file
             ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
+        var verbsBefore = extender is null ? null : await extender.VerbTimesAsync();
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
         await CreatePodsAsync(controlPlane, "bench", options.Pods, options.Fraction);
         var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
+        var verbsAfter = extender is null ? null : await extender.VerbTimesAsync();
         if (trace is not null)
         {
             await trace.StopAsync();
@@ -75,7 +84,11 @@ internal static class SchedulerRun
         var withRecord = pods.Items.Count(p => p.Metadata.Name.StartsWith("bench-", StringComparison.Ordinal) && p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
 
         var cpu = processes.Keys.ToDictionary(name => name, name => cpuAfter[name] - cpuBefore[name], StringComparer.Ordinal);
-        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu);
+        var verbs = verbsAfter?.ToDictionary(
+            v => v.Key,
+            v => verbsBefore!.TryGetValue(v.Key, out var before) ? v.Value - before : v.Value,
+            StringComparer.Ordinal);
+        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu, verbs);
     }
 
     /// <summary>The same configuration with its <c>extenders:</c> section (the last one of the file) left out.</summary>
@@ -142,10 +155,13 @@ internal sealed class ExtenderProcess : IDisposable
     private readonly Process _process;
     private readonly int _port;
 
-    private ExtenderProcess(Process process, int port)
+    private readonly int _metricsPort;
+
+    private ExtenderProcess(Process process, int port, int metricsPort)
     {
         _process = process;
         _port = port;
+        _metricsPort = metricsPort;
     }
 
     public int ProcessId => _process.Id;
@@ -169,7 +185,7 @@ internal sealed class ExtenderProcess : IDisposable
             WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(assembly))!,
         };
         var process = Process.Start(start) ?? throw new InvalidOperationException("the extender did not start");
-        var extender = new ExtenderProcess(process, port);
+        var extender = new ExtenderProcess(process, port, metricsPort);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < deadline)
@@ -202,6 +218,40 @@ internal sealed class ExtenderProcess : IDisposable
 
         extender.Dispose();
         throw new TimeoutException($"the extender did not become ready; see {log}");
+    }
+
+    /// <summary>
+    /// Each verb's calls so far and the time its handler took, from the extender's own
+    /// <c>kaiwo_extender_request_duration_seconds</c> histogram: what of kube-scheduler's wait the extender spent
+    /// answering, against the round trip.
+    /// </summary>
+    public async Task<Dictionary<string, VerbTime>> VerbTimesAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{_metricsPort.ToString(CultureInfo.InvariantCulture)}/metrics"));
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var sums = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            var at = line.IndexOf("verb=\"", StringComparison.Ordinal);
+            if (!line.StartsWith("kaiwo_extender_request_duration_seconds_", StringComparison.Ordinal) || at < 0)
+            {
+                continue;
+            }
+
+            var verb = line[(at + 6)..line.IndexOf('"', at + 6)];
+            var value = line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
+            if (line.StartsWith("kaiwo_extender_request_duration_seconds_count", StringComparison.Ordinal))
+            {
+                counts[verb] = long.Parse(value, CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("kaiwo_extender_request_duration_seconds_sum", StringComparison.Ordinal))
+            {
+                sums[verb] = double.Parse(value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return counts.ToDictionary(c => c.Key, c => new VerbTime(c.Value, TimeSpan.FromSeconds(sums.GetValueOrDefault(c.Key))), StringComparer.Ordinal);
     }
 
     /// <summary>The scheduler configuration pointed at this extender, nothing else changed.</summary>

@@ -106,9 +106,11 @@ internal static class ExtenderEndpoints
         }).ConfigureAwait(false);
 
     /// <summary>
-    /// Filter and prioritize: the verb reads the body bytes and writes its answer straight into the response (see
-    /// <see cref="ExtenderVerbs.Filter(ReadOnlyMemory{byte}, System.Buffers.IBufferWriter{byte})"/>), or returns the
-    /// error of an unusable body, having written nothing.
+    /// Filter and prioritize: the verb reads the body bytes and writes its answer (see
+    /// <see cref="ExtenderVerbs.Filter(ReadOnlyMemory{byte}, System.Buffers.IBufferWriter{byte})"/>) into a pooled
+    /// buffer, or returns the error of an unusable body, having written nothing. The answer goes out whole with its
+    /// Content-Length: one write of headers and body, where writing into the response as it grew made a chunked answer
+    /// with a second send for its last chunk.
     /// </summary>
     private static Task Handle(HttpContext http, string name, Func<ReadOnlyMemory<byte>, System.Buffers.IBufferWriter<byte>, string?> verb) =>
         Timed(http, name, async () =>
@@ -120,14 +122,23 @@ internal static class ExtenderEndpoints
                 return;
             }
 
-            http.Response.ContentType = "application/json; charset=utf-8";
-            if (verb(body.Bytes, http.Response.BodyWriter) is { } error)
+            var answer = AnswerBuffer.Take();
+            try
             {
-                await WriteError(http, StatusCodes.Status400BadRequest, error).ConfigureAwait(false);
-                return;
-            }
+                if (verb(body.Bytes, answer) is { } error)
+                {
+                    await WriteError(http, StatusCodes.Status400BadRequest, error).ConfigureAwait(false);
+                    return;
+                }
 
-            await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+                http.Response.ContentType = "application/json; charset=utf-8";
+                http.Response.ContentLength = answer.WrittenCount;
+                await http.Response.BodyWriter.WriteAsync(answer.WrittenMemory, http.RequestAborted).ConfigureAwait(false);
+            }
+            finally
+            {
+                AnswerBuffer.Return(answer);
+            }
         });
 
     private static async Task Timed(HttpContext http, string name, Func<Task> handle)

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -119,26 +121,45 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
         var query = $"?watch=true&allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}&timeoutSeconds=300";
         using var response = await SendAsync(HttpMethod.Get, path + query, null, null, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var reader = new StreamReader(body, Encoding.UTF8);
-
-        // One event per line; chunk boundaries do not follow event boundaries, so read lines, not chunks.
-        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        var reader = PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+        try
         {
-            if (line.Length == 0)
+            // One event per line; chunk boundaries do not follow event boundaries, so read lines, not chunks. Each line
+            // is parsed as the UTF-8 it came in as, in the reader's buffer: no string of it is made.
+            while (true)
             {
-                continue;
-            }
+                var read = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = read.Buffer;
+                while (WatchLines.TryTake(ref buffer, read.IsCompleted, out var line))
+                {
+                    if (line.IsEmpty)
+                    {
+                        continue;
+                    }
 
-            using var doc = JsonDocument.Parse(line);
-            var type = doc.RootElement.GetProperty("type").GetString() ?? string.Empty;
-            // Not cloned: the consumer applies the event before it asks for the next, and the document lives until then.
-            var obj = doc.RootElement.GetProperty("object");
-            if (type == "ERROR")
-            {
-                throw StatusException(obj, null);
-            }
+                    // Not cloned: the consumer applies the event before it asks for the next, and the document (and
+                    // the buffer under it, not advanced past until then) lives until then.
+                    using var doc = JsonDocument.Parse(line);
+                    var type = doc.RootElement.GetProperty("type").GetString() ?? string.Empty;
+                    var obj = doc.RootElement.GetProperty("object");
+                    if (type == "ERROR")
+                    {
+                        throw StatusException(obj, null);
+                    }
 
-            yield return new WatchEvent(type, obj);
+                    yield return new WatchEvent(type, obj);
+                }
+
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (read.IsCompleted)
+                {
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
         }
     }
 
@@ -273,5 +294,39 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
         }
 
         return new KubernetesApiException(httpStatus ?? code, reason, message, retryAfter);
+    }
+}
+
+/// <summary>
+/// The lines of a watch stream as bytes: a line ends at '\n' (a '\r' before it is dropped), and at the end of the
+/// stream what is left is the last line.
+/// </summary>
+internal static class WatchLines
+{
+    /// <summary>Takes the next whole line off the front of <paramref name="buffer"/>; false when none is whole yet.</summary>
+    public static bool TryTake(ref ReadOnlySequence<byte> buffer, bool streamEnded, out ReadOnlySequence<byte> line)
+    {
+        if (buffer.PositionOf((byte)'\n') is { } end)
+        {
+            line = buffer.Slice(0, end);
+            buffer = buffer.Slice(buffer.GetPosition(1, end));
+        }
+        else if (streamEnded && !buffer.IsEmpty)
+        {
+            line = buffer;
+            buffer = buffer.Slice(buffer.End);
+        }
+        else
+        {
+            line = default;
+            return false;
+        }
+
+        if (!line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+        {
+            line = line.Slice(0, line.Length - 1);
+        }
+
+        return true;
     }
 }

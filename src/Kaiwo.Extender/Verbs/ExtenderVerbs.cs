@@ -209,11 +209,11 @@ internal sealed partial class ExtenderVerbs(
     /// </summary>
     private void Remember(PodFacts pod)
     {
-        var registered = false;
-        if (mode?.Kind == ClusterModeKind.Standalone && (!state.TryGetPod(pod.Uid, out _, out _) || pending.Find(pod.Uid)?.Registered == true))
-        {
-            registered = state.RegisterPending(pod);
-        }
+        // A pod this filter registered before is registered again as it is now (its ask may have changed); a pod the
+        // cluster file holds is left as the file has it.
+        var registered = mode?.Kind == ClusterModeKind.Standalone
+            && (pending.Find(pod.Uid)?.Registered == true || !state.ContainsPod(pod.Uid))
+            && state.RegisterPending(pod);
 
         foreach (var forgotten in pending.Remember(pod, registered))
         {

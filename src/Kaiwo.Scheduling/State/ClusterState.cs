@@ -396,6 +396,9 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
         }
     }
 
+    /// <summary>Whether the state holds a pod of this uid, removed or not: a look at the table, no pod's lock taken.</summary>
+    public bool ContainsPod(string uid) => _pods.ContainsKey(uid);
+
     public bool TryGetPod(string uid, out PodFacts? pod, out PodAllocation? allocation)
     {
         if (_pods.TryGetValue(uid, out var entry))

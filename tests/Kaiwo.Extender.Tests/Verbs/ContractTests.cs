@@ -54,6 +54,25 @@ public sealed class ContractTests(NamesCluster names, FullCluster full, NamesRep
     }
 
     [Theory]
+    [InlineData("names", "filter-frac-half.json")]
+    [InlineData("names", "prioritize-frac-half.json")]
+    [InlineData("full", "filter-frac-half.json")]
+    public async Task Verb_FilterOrPrioritize_AnswersWholeWithItsContentLength(string mode, string file)
+    {
+        var client = mode == "names" ? names.Client : full.Client;
+        using var content = new ByteArrayContent(Fixtures.ReadPayload(mode, file));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await client.PostAsync($"/{Fixtures.VerbOf(file)}", content);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+        Assert.Equal(body.Length, response.Content.Headers.ContentLength);
+        Assert.True(body.Length > 2, "the answer has a body");
+    }
+
+    [Theory]
     [MemberData(nameof(CapturedPayloads))]
     public async Task Verb_CapturedPayloadAfterTheCallsBeforeIt_AnswersInTheExtenderV1Shape(string mode, string file)
     {
