@@ -154,7 +154,6 @@ internal sealed class ExtenderProcess : IDisposable
 {
     private readonly Process _process;
     private readonly int _port;
-
     private readonly int _metricsPort;
 
     private ExtenderProcess(Process process, int port, int metricsPort)

@@ -44,9 +44,7 @@ public sealed record ReserveResult(ReserveStatus Status, string Reason, PodAlloc
 public sealed partial class ClusterState(RequestOptions requests, PlacementOptions placement)
 {
     // The nodes by name, also findable by a name's characters (NodeNameComparer); by its bytes through _nameIndex.
-    private readonly ConcurrentDictionary<string, NodeEntry> _nodes = new(NodeNameComparer.Instance);
-
-    private ConcurrentDictionary<string, NodeEntry> NodesTable => _nodes;
+    private ConcurrentDictionary<string, NodeEntry> NodesTable { get; } = new(NodeNameComparer.Instance);
 
     // The same nodes in a flat table for the lookup by bytes, built on the first lookup after a node was added or
     // removed (_nodeSetVersion moved) and published whole; see NodeNameIndex.
