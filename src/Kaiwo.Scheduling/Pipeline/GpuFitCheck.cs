@@ -7,6 +7,9 @@ public sealed class GpuFitCheck(PlacementOptions options) : INodeCheck
 {
     public string Name => "fit";
 
+    /// <summary>The fit reads the ask's shape, the usage snapshot and this check's placement options only (it is cached by shape on the snapshot).</summary>
+    public bool FollowsFromShape => true;
+
     public FitResult Check(PodContext pod, NodeCandidate node)
     {
         ArgumentNullException.ThrowIfNull(pod);

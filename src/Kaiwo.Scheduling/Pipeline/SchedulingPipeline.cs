@@ -49,6 +49,12 @@ public sealed class SchedulingPipeline
 
     /// <summary>Whether any score is kept with the fit.</summary>
     private readonly bool _keepsScores;
+
+    /// <summary>How many of <see cref="_scores"/>, from the first, follow from the fit: their sum is kept in a <see cref="KeptAnswer"/>.</summary>
+    private readonly int _leadingFromFit;
+
+    /// <summary>Whether every node check follows from the ask's shape and the candidate, so that answers may be kept on candidates.</summary>
+    private readonly bool _keepsAnswers;
     private readonly RequestOptions _requestOptions;
 
     public SchedulingPipeline(PipelineOptions options)
@@ -69,6 +75,8 @@ public sealed class SchedulingPipeline
             .Where(p => p.Item2 > 0)];
         _followsFromFit = [.. _scores.Select(s => s.Score.FollowsFromFit)];
         _keepsScores = _followsFromFit.Contains(true);
+        _leadingFromFit = Array.IndexOf(_followsFromFit, false) is var stop and >= 0 ? stop : _followsFromFit.Length;
+        _keepsAnswers = _nodeChecks.All(c => c.FollowsFromShape);
     }
 
     /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
@@ -199,7 +207,8 @@ public sealed class SchedulingPipeline
     /// <summary>
     /// The outcome and code <see cref="EvaluateNode"/> would give, from the node's fit summary: a few integer
     /// comparisons per GPU, no placement, no reason text, no allocation. Filter asks this of every candidate and
-    /// <see cref="EvaluateNode"/> only of those it must explain or score.
+    /// <see cref="EvaluateNode"/> only of those it must explain or score. The verdict is kept on the candidate for the
+    /// next pod of the ask's shape (<see cref="KeptAnswer"/>), where the pod and the checks allow it.
     /// </summary>
     public FitVerdict Verdict(PodEvaluation pod, NodeCandidate node)
     {
@@ -209,17 +218,32 @@ public sealed class SchedulingPipeline
             return FitVerdict.Of(refusal);
         }
 
+        var keeps = KeepsAnswerFor(pod.Context);
+        if (keeps && node.KeptFor(this, pod.Context.Request.Shape) is { } kept)
+        {
+            return kept.Verdict;
+        }
+
         if (JudgedFor(pod.Context, node) is not { } judged)
         {
             return GangSlotElsewhereVerdict;
         }
 
-        node = judged;
+        var result = NodeChecksVerdict(pod.Context, judged);
+        if (keeps)
+        {
+            node.Keep(new KeptAnswer(this, pod.Context.Request.Shape, result, null, 0, 0, 0));
+        }
 
+        return result;
+    }
+
+    private FitVerdict NodeChecksVerdict(PodContext pod, NodeCandidate node)
+    {
         var result = FitVerdict.NoGpuNeeded;
         foreach (var check in _nodeChecks)
         {
-            var v = check.Verdict(pod.Context, node);
+            var v = check.Verdict(pod, node);
             if (!v.Fits)
             {
                 return v;
@@ -235,17 +259,43 @@ public sealed class SchedulingPipeline
     }
 
     /// <summary>
+    /// Whether this pod's answer on a node may be kept on the candidate and read back for the next pod of its shape:
+    /// no reservation (which changes the node it is judged on) and node checks that follow from the shape. The pod
+    /// checks' refusal is answered before any node.
+    /// </summary>
+    private bool KeepsAnswerFor(PodContext pod) => _keepsAnswers && pod.Reservation is null;
+
+    /// <summary>
     /// Prioritize's question of one node: its verdict (for the decision counts) and its score, 0 unless it fits. Where
-    /// the node checks already hold their answers for this ask on the node's snapshot (a filter or prioritize of the
-    /// same shape saw the node unchanged), they are read, with the scores kept beside them, instead of judged again;
-    /// otherwise as <see cref="Verdict"/>, and <see cref="EvaluateNode"/> and <see cref="Score"/> for a node that
-    /// fits. Either way the same verdict and score.
+    /// the candidate keeps this pipeline's answer for the ask's shape (<see cref="KeptAnswer"/>: a prioritize of the
+    /// shape saw the node unchanged), its verdict and the sum of the leading scores are read and only the scores that
+    /// do not follow from the fit are made; where the node checks hold their answers on the node's snapshot (a filter
+    /// or prioritize of the same shape), they are read instead of judged again, and the answer is kept; otherwise as
+    /// <see cref="Verdict"/>, and <see cref="EvaluateNode"/> and <see cref="Score"/> for a node that fits. Either way
+    /// the same verdict and score.
     /// </summary>
     public int ScoreNode(PodEvaluation pod, NodeCandidate node, out FitVerdict verdict)
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        if (pod.Refusal is null && pod.Context.Reservation is null && KnownEvaluation(pod.Context, node) is { } known)
+        if (pod.Refusal is null && KeepsAnswerFor(pod.Context))
+        {
+            var shape = pod.Context.Request.Shape;
+            if (node.KeptFor(this, shape) is { Fit: { } fit } kept)
+            {
+                verdict = kept.Verdict;
+                return fit.Fits ? FinishScore(pod, node, fit, kept.Sum, kept.Weights, kept.Next) : 0;
+            }
+
+            if (KnownEvaluation(pod.Context, node) is { } known)
+            {
+                verdict = FitVerdict.Of(known);
+                var answer = Answer(pod, node, shape, known);
+                node.Keep(answer);
+                return known.Fits ? FinishScore(pod, node, known, answer.Sum, answer.Weights, answer.Next) : 0;
+            }
+        }
+        else if (pod.Refusal is null && pod.Context.Reservation is null && KnownEvaluation(pod.Context, node) is { } known)
         {
             verdict = FitVerdict.Of(known);
             return Score(pod, node, known);
@@ -254,6 +304,48 @@ public sealed class SchedulingPipeline
         verdict = Verdict(pod, node);
         return verdict.Fits ? Score(pod, node, EvaluateNode(pod, node)) : 0;
     }
+
+    /// <summary>The answer to keep on the candidate: the verdict of the fit and, for a fit that fits, the sum of the leading scores that follow from it.</summary>
+    private KeptAnswer Answer(PodEvaluation pod, NodeCandidate node, AskShape shape, FitResult fit)
+    {
+        double sum = 0;
+        double weights = 0;
+        var next = 0;
+        if (fit.Fits)
+        {
+            for (; next < _leadingFromFit; next++)
+            {
+                var (score, weight) = _scores[next];
+                Add(score.Score(pod.Context, node, fit), weight, ref sum, ref weights);
+            }
+        }
+
+        return new KeptAnswer(this, shape, FitVerdict.Of(fit), fit, sum, weights, next);
+    }
+
+    /// <summary>Continues the weighted sum from the score at <paramref name="next"/>, each made afresh, and rounds it to 0..10 as <see cref="Score"/> does.</summary>
+    private int FinishScore(PodEvaluation pod, NodeCandidate node, FitResult fit, double sum, double weights, int next)
+    {
+        for (var i = next; i < _scores.Length; i++)
+        {
+            var (score, weight) = _scores[i];
+            Add(score.Score(pod.Context, node, fit), weight, ref sum, ref weights);
+        }
+
+        return Rounded(sum, weights);
+    }
+
+    private static void Add(double? value, int weight, ref double sum, ref double weights)
+    {
+        if (value is { } v)
+        {
+            sum += Math.Clamp(v, 0, 1) * weight;
+            weights += weight;
+        }
+    }
+
+    private static int Rounded(double sum, double weights) =>
+        weights == 0 ? 0 : (int)Math.Round(MaxScore * sum / weights, MidpointRounding.AwayFromZero);
 
     /// <summary>What <see cref="EvaluateNode"/> would answer from the checks' known answers alone; null when a check that decides has none at hand.</summary>
     private FitResult? KnownEvaluation(PodContext pod, NodeCandidate node)
@@ -344,11 +436,7 @@ public sealed class SchedulingPipeline
                 }
             }
 
-            if (value is { } v)
-            {
-                sum += Math.Clamp(v, 0, 1) * weight;
-                weights += weight;
-            }
+            Add(value, weight, ref sum, ref weights);
         }
 
         if (made is not null)
@@ -356,6 +444,6 @@ public sealed class SchedulingPipeline
             entry!.KeepScores(this, made);
         }
 
-        return weights == 0 ? 0 : (int)Math.Round(MaxScore * sum / weights, MidpointRounding.AwayFromZero);
+        return Rounded(sum, weights);
     }
 }

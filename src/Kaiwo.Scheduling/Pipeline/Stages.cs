@@ -36,6 +36,12 @@ public sealed record NodeCandidate
     // a likely cache miss). A candidate made with new usage starts without it (see Usage's init).
     private NodeFitSummary? _summary;
 
+    // What pipelines answered for up to two ask shapes on this very candidate (see KeptAnswer): filled first come, never
+    // evicted, so that pods of many shapes cost no allocation per call. A candidate made with new facts or usage starts
+    // without them.
+    private KeptAnswer? _firstKept;
+    private KeptAnswer? _secondKept;
+
     public NodeCandidate(NodeFacts facts, NodeUsage usage)
     {
         Facts = facts;
@@ -50,6 +56,7 @@ public sealed record NodeCandidate
             ArgumentNullException.ThrowIfNull(value);
             _facts = value;
             Utilization = NodeUtilization.Of(value);
+            _firstKept = _secondKept = null;
         }
     }
 
@@ -61,11 +68,58 @@ public sealed record NodeCandidate
             ArgumentNullException.ThrowIfNull(value);
             _usage = value;
             _summary = null;
+            _firstKept = _secondKept = null;
         }
     }
 
     /// <summary>The fit summary of <see cref="Usage"/> (<see cref="NodeUsage.Summary"/>), the same object, read through the candidate.</summary>
     public NodeFitSummary Summary => _summary ??= _usage.Summary;
+
+    /// <summary>The answer <paramref name="owner"/> kept on this candidate for an ask of this shape, if any.</summary>
+    internal KeptAnswer? KeptFor(object owner, in AskShape shape)
+    {
+        if (Volatile.Read(ref _firstKept) is { } first && first.IsFor(owner, shape))
+        {
+            return first;
+        }
+
+        return Volatile.Read(ref _secondKept) is { } second && second.IsFor(owner, shape) ? second : null;
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="answer"/> in place of the same owner's for the same shape, or in a free place; with both
+    /// places held for other shapes it is not kept. An answer with a fit is not replaced by one without.
+    /// </summary>
+    internal void Keep(KeptAnswer answer)
+    {
+        if (!TryKeep(ref _firstKept, answer))
+        {
+            TryKeep(ref _secondKept, answer);
+        }
+    }
+
+    /// <summary>True when the place now holds an answer for this owner and shape (this one or one at least as complete).</summary>
+    private static bool TryKeep(ref KeptAnswer? place, KeptAnswer answer)
+    {
+        while (true)
+        {
+            var held = Volatile.Read(ref place);
+            if (held is not null && !held.IsFor(answer.Owner, answer.Shape))
+            {
+                return false;
+            }
+
+            if (held?.Fit is not null && answer.Fit is null)
+            {
+                return true;
+            }
+
+            if (ReferenceEquals(Interlocked.CompareExchange(ref place, answer, held), held))
+            {
+                return true;
+            }
+        }
+    }
 
     /// <summary>The node's live GPU utilization annotation as read from <see cref="Facts"/>; null when absent or malformed.</summary>
     public NodeUtilization? Utilization { get; private init; }
@@ -112,6 +166,14 @@ public interface INodeCheck
     /// hand (a check that keeps no answers has none): a lookup, cheaper than <see cref="Verdict"/>.
     /// </summary>
     FitResult? Known(PodContext pod, NodeCandidate node) => null;
+
+    /// <summary>
+    /// Whether <see cref="Check"/> and <see cref="Verdict"/> follow from the ask's shape (<see cref="GpuRequest.Shape"/>)
+    /// and the node's candidate snapshot alone, not the pod's other details, its queue, gang or the clock: then the
+    /// pipeline may keep its answer on the candidate for every pod of the shape (<see cref="KeptAnswer"/>). False unless
+    /// the check says so.
+    /// </summary>
+    bool FollowsFromShape => false;
 }
 
 /// <summary>One component of the node score.</summary>

@@ -19,7 +19,7 @@ namespace Kaiwo.Scheduling.Tests.Scoring;
 /// </summary>
 public sealed class ScoreCachePropertyTests
 {
-    private static readonly DateTimeOffset Now = new(2026, 11, 23, 14, 0, 0, TimeSpan.Zero);
+    internal static readonly DateTimeOffset Now = new(2026, 11, 23, 14, 0, 0, TimeSpan.Zero);
 
     private static readonly string[] ScoreNames = ["packing", "topology", "load"];
 
@@ -128,7 +128,7 @@ public sealed class ScoreCachePropertyTests
     }
 
     /// <summary>The score as the pipeline computed it before scores were kept: every score on the call, the annotation parsed there.</summary>
-    private static int FreshScore(PipelineOptions options, PodContext pod, NodeCandidate node, FitResult fit)
+    internal static int FreshScore(PipelineOptions options, PodContext pod, NodeCandidate node, FitResult fit)
     {
         if (!fit.Fits)
         {
@@ -172,7 +172,7 @@ public sealed class ScoreCachePropertyTests
         return 1 - load;
     }
 
-    private static PipelineOptions RandomOptions(Random random)
+    internal static PipelineOptions RandomOptions(Random random)
     {
         var stages = new Dictionary<string, StageOptions>();
         foreach (var name in ScoreNames)
@@ -201,7 +201,7 @@ public sealed class ScoreCachePropertyTests
     }
 
     /// <summary>No annotation, a reading of some age either way (some beyond any limit), one out of range, or one that is not JSON.</summary>
-    private static Dictionary<string, string> RandomUtilization(Random random)
+    internal static Dictionary<string, string> RandomUtilization(Random random)
     {
         var at = Now.AddSeconds(random.Next(-240, 241));
         return random.Next(6) switch
