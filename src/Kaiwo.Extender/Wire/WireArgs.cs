@@ -48,6 +48,10 @@ internal sealed class WireArgs
 
     private WireCandidate[] _candidates = new WireCandidate[64];
 
+    // The candidates' names and their nodes, looked up all at once when the body is read (ClusterState.TryGetNodes).
+    private Range[] _names = new Range[64];
+    private NodeCandidate[] _nodes = new NodeCandidate[64];
+
     private WireArgs()
     {
     }
@@ -88,6 +92,7 @@ internal sealed class WireArgs
     public void Release()
     {
         _candidates.AsSpan(0, Count).Clear();
+        _nodes.AsSpan(0, Count).Clear();
         Count = 0;
         Written.Clear();
         Tally.Clear();
@@ -154,7 +159,7 @@ internal sealed class WireArgs
                     continue; // full mode: Go sends the unused field as null
                 }
 
-                if (names || nodes || !ReadNames(ref reader, state))
+                if (names || nodes || !ReadNames(ref reader))
                 {
                     return false;
                 }
@@ -168,7 +173,7 @@ internal sealed class WireArgs
                     continue; // names mode: Go sends the unused field as null
                 }
 
-                if (names || nodes || !ReadNodeList(ref reader, state))
+                if (names || nodes || !ReadNodeList(ref reader))
                 {
                     return false;
                 }
@@ -187,6 +192,17 @@ internal sealed class WireArgs
             return false;
         }
 
+        // Every candidate must be a node the state knows; their names are looked up together (see TryGetNodes).
+        if (!state.TryGetNodes(span, _names.AsSpan(0, Count), _nodes))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < Count; i++)
+        {
+            _candidates[i].Node = _nodes[i];
+        }
+
         // The pod is read where it lies, by the one pod mapper, once the rest of the body is known to be plain.
         var podReader = new Utf8JsonReader(span[podRange], ReaderOptions);
         podReader.Read();
@@ -201,7 +217,7 @@ internal sealed class WireArgs
         return true;
     }
 
-    private bool ReadNames(ref Utf8JsonReader reader, ClusterState state)
+    private bool ReadNames(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -210,19 +226,19 @@ internal sealed class WireArgs
 
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out var name, out var plain, out var node))
+            if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, out var name, out var plain))
             {
                 return false;
             }
 
-            Add(new WireCandidate(name, plain, default, node));
+            Add(new WireCandidate(name, plain, default, null!));
         }
 
         return true;
     }
 
     /// <summary>A NodeList: its envelope as raw values, and of each item only where it is and its <c>metadata.name</c>.</summary>
-    private bool ReadNodeList(ref Utf8JsonReader reader, ClusterState state)
+    private bool ReadNodeList(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -247,7 +263,7 @@ internal sealed class WireArgs
 
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
-                    if (!ReadItem(ref reader, state, out var candidate))
+                    if (!ReadItem(ref reader, out var candidate))
                     {
                         return false;
                     }
@@ -286,7 +302,7 @@ internal sealed class WireArgs
     }
 
     /// <summary>One Node item: where it is, and its name from <c>metadata.name</c>; nothing else of it is read.</summary>
-    private static bool ReadItem(ref Utf8JsonReader reader, ClusterState state, out WireCandidate candidate)
+    private static bool ReadItem(ref Utf8JsonReader reader, out WireCandidate candidate)
     {
         candidate = default;
         if (reader.TokenType != JsonTokenType.StartObject)
@@ -297,7 +313,7 @@ internal sealed class WireArgs
         var start = (int)reader.TokenStartIndex;
         Range name = default;
         var plain = false;
-        NodeCandidate? node = null;
+        var named = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueIsEscaped)
@@ -323,9 +339,13 @@ internal sealed class WireArgs
                     {
                         reader.Skip();
                     }
-                    else if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, state, out name, out plain, out node))
+                    else if (reader.TokenType != JsonTokenType.String || !TryName(ref reader, out name, out plain))
                     {
                         return false;
+                    }
+                    else
+                    {
+                        named = true;
                     }
                 }
             }
@@ -339,24 +359,24 @@ internal sealed class WireArgs
             }
         }
 
-        if (node is null)
+        if (!named)
         {
-            return false; // no name, or a node the state does not know: judged from its labels by the complete reader
+            return false; // no name: the complete reader says why (a node the state does not know is found when all are looked up)
         }
 
-        candidate = new WireCandidate(name, plain, start..(int)reader.BytesConsumed, node);
+        candidate = new WireCandidate(name, plain, start..(int)reader.BytesConsumed, null!);
         return true;
     }
 
     /// <summary>
-    /// A node name (ASCII, no escapes, 1 to 253 characters) that the state knows, looked up by its bytes: no string,
-    /// no characters. Whether it is plain (<see cref="WireCandidate.NameIsPlain"/>) is seen in the same pass.
+    /// A node name (ASCII, no escapes, 1 to 253 characters): where it is in the body, to be looked up by its bytes (no
+    /// string, no characters) with the others once the body is read. Whether it is plain
+    /// (<see cref="WireCandidate.NameIsPlain"/>) is seen in the same pass.
     /// </summary>
-    private static bool TryName(ref Utf8JsonReader reader, ClusterState state, out Range name, out bool plain, out NodeCandidate node)
+    private static bool TryName(ref Utf8JsonReader reader, out Range name, out bool plain)
     {
         name = default;
         plain = false;
-        node = null!;
         var value = reader.ValueSpan;
         if (reader.ValueIsEscaped || value.Length is 0 or > ObjectJson.MaxNameLength)
         {
@@ -364,14 +384,13 @@ internal sealed class WireArgs
         }
 
         plain = !value.ContainsAnyExcept(PlainNameBytes);
-        if ((!plain && !Ascii.IsValid(value)) || !state.TryGetNode(value, out var found))
+        if (!plain && !Ascii.IsValid(value))
         {
             return false;
         }
 
         var start = (int)reader.TokenStartIndex + 1;
         name = start..(start + value.Length);
-        node = found!;
         return true;
     }
 
@@ -390,8 +409,11 @@ internal sealed class WireArgs
         if (Count == _candidates.Length)
         {
             Array.Resize(ref _candidates, _candidates.Length * 2);
+            Array.Resize(ref _names, _candidates.Length);
+            Array.Resize(ref _nodes, _candidates.Length);
         }
 
+        _names[Count] = candidate.Name;
         _candidates[Count++] = candidate;
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using Kaiwo.Scheduling.Inventory;
+using Kaiwo.Scheduling.Pipeline;
 using Kaiwo.Scheduling.State;
 
 namespace Kaiwo.Scheduling.Tests.State;
@@ -95,7 +96,44 @@ public sealed class NodeLookupTests
             }
 
             Assert.False(state.TryGetNode("node-0123456789a-not-a-node"u8, out _));
+
+            // All the names that find a node, looked up at once from one text, find the same nodes.
+            var known = universe.Where(n => state.TryGetNode(n, out _)).OrderBy(_ => random.Next()).ToArray();
+            var (text, ranges) = Text(known);
+            var nodes = new NodeCandidate[known.Length];
+            Assert.True(state.TryGetNodes(text, ranges, nodes));
+            for (var i = 0; i < known.Length; i++)
+            {
+                state.TryGetNode(known[i], out var byName);
+                Assert.Same(byName, nodes[i]);
+            }
         }
+    }
+
+    [Fact]
+    public void TryGetNodes_OneNameOfNoNode_IsFalse()
+    {
+        var state = WithNodes("gpu-node-01", "gpu-node-02");
+        var (text, ranges) = Text(["gpu-node-01", "gpu-node-03", "gpu-node-02"]);
+
+        Assert.False(state.TryGetNodes(text, ranges, new NodeCandidate[3]));
+        Assert.True(state.TryGetNodes(text, [ranges[0], ranges[2]], new NodeCandidate[2]));
+    }
+
+    /// <summary>The names one after another in one ASCII text, as in a request body, and where each one is.</summary>
+    private static (byte[] Text, Range[] Names) Text(string[] names)
+    {
+        var text = new List<byte>();
+        var ranges = new Range[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            text.Add((byte)'"');
+            ranges[i] = text.Count..(text.Count + names[i].Length);
+            text.AddRange(Encoding.ASCII.GetBytes(names[i]));
+            text.Add((byte)'"');
+        }
+
+        return ([.. text], ranges);
     }
 
     [Fact]
