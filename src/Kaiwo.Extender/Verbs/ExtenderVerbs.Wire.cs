@@ -114,10 +114,13 @@ internal sealed partial class ExtenderVerbs
 
     private void WriteFilter(Utf8JsonWriter writer, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)
     {
-        foreach (ref var candidate in args.Candidates)
+        var verdicts = args.Verdicts;
+        pipeline.Verdicts(evaluation, args.Nodes, verdicts);
+        var candidates = args.Candidates;
+        for (var i = 0; i < candidates.Length; i++)
         {
-            candidate.Verdict = pipeline.Verdict(evaluation, candidate.Node);
-            args.Tally.Add(candidate.Verdict);
+            candidates[i].Verdict = verdicts[i];
+            args.Tally.Add(verdicts[i]);
         }
 
         writer.WriteStartObject();

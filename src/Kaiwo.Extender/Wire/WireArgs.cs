@@ -51,6 +51,7 @@ internal sealed class WireArgs
     // The candidates' names and their nodes, looked up all at once when the body is read (ClusterState.TryGetNodes).
     private Range[] _names = new Range[64];
     private NodeCandidate[] _nodes = new NodeCandidate[64];
+    private FitVerdict[] _verdicts = new FitVerdict[64];
 
     private WireArgs()
     {
@@ -71,6 +72,12 @@ internal sealed class WireArgs
     public int Count { get; private set; }
 
     public Span<WireCandidate> Candidates => _candidates.AsSpan(0, Count);
+
+    /// <summary>The candidates' nodes, in their order: <see cref="WireCandidate.Node"/> of each, side by side for a question of them all at once.</summary>
+    public ReadOnlySpan<NodeCandidate> Nodes => _nodes.AsSpan(0, Count);
+
+    /// <summary>A place for each candidate's verdict, in their order, for the verb's question of them all at once.</summary>
+    public Span<FitVerdict> Verdicts => _verdicts.AsSpan(0, Count);
 
     /// <summary>Failed nodes already written in this answer: a name listed twice is one key of the failed maps, as in a dictionary.</summary>
     public HashSet<NodeCandidate> Written { get; } = new(ReferenceEqualityComparer.Instance);
@@ -93,6 +100,7 @@ internal sealed class WireArgs
     {
         _candidates.AsSpan(0, Count).Clear();
         _nodes.AsSpan(0, Count).Clear();
+        _verdicts.AsSpan(0, Count).Clear();
         Count = 0;
         Written.Clear();
         Tally.Clear();
@@ -411,6 +419,7 @@ internal sealed class WireArgs
             Array.Resize(ref _candidates, _candidates.Length * 2);
             Array.Resize(ref _names, _candidates.Length);
             Array.Resize(ref _nodes, _candidates.Length);
+            Array.Resize(ref _verdicts, _candidates.Length);
         }
 
         _names[Count] = candidate.Name;

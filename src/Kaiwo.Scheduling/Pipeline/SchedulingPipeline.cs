@@ -238,6 +238,43 @@ public sealed class SchedulingPipeline
         return result;
     }
 
+    /// <summary>
+    /// <see cref="Verdict"/> of each node: <paramref name="verdicts"/>[i] is the verdict of <paramref name="nodes"/>[i].
+    /// The answers kept on the candidates are read first, in a short loop of independent reads that the processor
+    /// overlaps (at 5,000 candidates a call, each candidate and its answer is a likely cache miss); the nodes without
+    /// one are then judged one by one. The same verdicts as one <see cref="Verdict"/> per node.
+    /// </summary>
+    public void Verdicts(PodEvaluation pod, ReadOnlySpan<NodeCandidate> nodes, Span<FitVerdict> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (verdicts.Length < nodes.Length)
+        {
+            throw new ArgumentException("there must be a place for the verdict of every node", nameof(verdicts));
+        }
+
+        if (pod.Refusal is null && KeepsAnswerFor(pod.Context))
+        {
+            var shape = pod.Context.Request.Shape;
+            for (var i = 0; i < nodes.Length; i++)
+            {
+                verdicts[i] = nodes[i].KeptFor(this, shape) is { } kept ? kept.Verdict : default;
+            }
+        }
+        else
+        {
+            verdicts[..nodes.Length].Clear();
+        }
+
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            // A verdict's code is never null: an empty place is a node without a kept answer.
+            if (verdicts[i].Code is null)
+            {
+                verdicts[i] = Verdict(pod, nodes[i]);
+            }
+        }
+    }
+
     private FitVerdict NodeChecksVerdict(PodContext pod, NodeCandidate node)
     {
         var result = FitVerdict.NoGpuNeeded;

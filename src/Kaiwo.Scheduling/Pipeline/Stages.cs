@@ -69,8 +69,16 @@ public sealed record NodeCandidate
             _usage = value;
             _summary = null;
             _firstKept = _secondKept = null;
+            HasGpus = value.HasGpus;
+            UsedFraction = value.UsedFraction();
         }
     }
+
+    /// <summary><see cref="NodeUsage.HasGpus"/> of <see cref="Usage"/>, kept on the candidate: the load score reads it of every node without reading the usage.</summary>
+    public bool HasGpus { get; private init; }
+
+    /// <summary><see cref="NodeUsage.UsedFraction"/> of <see cref="Usage"/>, kept on the candidate as <see cref="HasGpus"/> is.</summary>
+    public double UsedFraction { get; private init; }
 
     /// <summary>The fit summary of <see cref="Usage"/> (<see cref="NodeUsage.Summary"/>), the same object, read through the candidate.</summary>
     public NodeFitSummary Summary => _summary ??= _usage.Summary;

@@ -21,12 +21,13 @@ public sealed class LoadScore(TimeSpan maxUtilizationAge) : INodeScore
     {
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(node);
-        if (!node.Usage.HasGpus)
+        // Kept on the candidate from its usage, so that the usage snapshot is not read for them.
+        if (!node.HasGpus)
         {
             return null;
         }
 
-        var load = node.Usage.UsedFraction();
+        var load = node.UsedFraction;
         // Read when the node's facts arrived (NodeCandidate.Utilization): here only its age is judged, either way.
         if (node.Utilization is { } reading
             && pod.Now - reading.Timestamp <= maxUtilizationAge

@@ -60,6 +60,19 @@ public sealed class KeptAnswerPropertyTests
                     continue;
             }
 
+            if (random.Next(4) == 0)
+            {
+                // Filter's question of all nodes at once: each the verdict a fresh pipeline gives a fresh candidate.
+                var all = state.Nodes().ToArray();
+                var at = random.Next(pipelines.Length);
+                var pod = new PodEvaluation(new PodContext(Pod("many"), requests[random.Next(requests.Length)], Now), null);
+                var verdicts = new FitVerdict[all.Length];
+                pipelines[at].Verdicts(pod, all, verdicts);
+                var afresh = new SchedulingPipeline(options[at]);
+                Assert.Equal(all.Select(n => afresh.Verdict(pod, new NodeCandidate(n.Facts, n.Usage))), verdicts);
+                continue;
+            }
+
             Assert.True(state.TryGetNode(name, out var node));
             var which = random.Next(pipelines.Length);
             var pipeline = pipelines[which];
@@ -87,6 +100,19 @@ public sealed class KeptAnswerPropertyTests
         }
 
         Assert.True(readKept > 0, $"seed {seed}: no answer was read from a candidate");
+    }
+
+    [Fact]
+    public void Verdicts_RefusedPod_IsTheRefusalForEveryNode()
+    {
+        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var nodes = new[] { new NodeCandidate(Mi300XSpx(), Usage(Mi300XSpx())), new NodeCandidate(CpuOnly(), Usage(CpuOnly())) };
+        var refused = pipeline.EvaluatePod(Fraction("bad", "1.5"), Now);
+        var verdicts = new FitVerdict[2];
+
+        pipeline.Verdicts(refused, nodes, verdicts);
+
+        Assert.All(verdicts, v => Assert.Equal(FitVerdict.Of(refused.Refusal!), v));
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using Kaiwo.Scheduling.Allocation;
+using Kaiwo.Scheduling.Fits;
 using Kaiwo.Scheduling.Pipeline;
 
 namespace Kaiwo.Scheduling.Tests.Pipeline;
@@ -31,5 +33,21 @@ public sealed class NodeCandidateTests
 
         Assert.Equal(read, unread);
         Assert.Equal(read.GetHashCode(), unread.GetHashCode());
+    }
+
+    [Fact]
+    public void UsedFraction_CandidateMadeWithNewUsage_IsTheNewUsagesAsHasGpusIs()
+    {
+        var facts = TestCluster.Mi300XSpx();
+        var empty = new NodeCandidate(facts, TestCluster.Usage(facts));
+        var usage = empty.Usage.With(new PodHold("u1", "ns/p1", GpuPlacer.Fit(empty.Usage, TestCluster.Parse(TestCluster.Pod("p1", gpus: 2)), new PlacementOptions()).Allocation!));
+
+        var busy = empty with { Usage = usage };
+        var cpu = empty with { Usage = TestCluster.Usage(TestCluster.CpuOnly()) };
+
+        Assert.Equal((true, 0.0), (empty.HasGpus, empty.UsedFraction));
+        Assert.Equal((usage.HasGpus, usage.UsedFraction()), (busy.HasGpus, busy.UsedFraction));
+        Assert.True(busy.UsedFraction > 0);
+        Assert.False(cpu.HasGpus);
     }
 }
