@@ -60,9 +60,10 @@ namespace Kaiwo.EndToEnd
             has run a while); the report says so. The default, 0, times a fresh extender's first pods.
             --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
             file a round); the profiler costs the extender CPU, so a traced run's figures are not results.
-            --perf records the extender's CPU over each placement with Linux perf (on-CPU samples with call stacks,
-            native frames and the kernel's included; the extender writes /tmp/perf-PID.map so that perf names JIT
-            code): what the CPU per pod is spent on, where dotnet-trace samples threads whether they run or wait.
+            --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
+            (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
+            writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
+            process, where dotnet-trace samples the extender's threads whether they run or wait.
             """;
 
         public static EndToEndOptions? Parse(string[] args)

@@ -68,8 +68,8 @@ internal static class SchedulerRun
         using var trace = extender is not null && options.Trace is { } file
             ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
-        using var perf = extender is not null && options.Perf is { } perfFile
-            ? await ExtenderTrace.StartPerfAsync(extender.ProcessId, Path.ChangeExtension(perfFile, $".round{round}.perf.data"))
+        using var perf = options.Perf is { } perfFile
+            ? await ExtenderTrace.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{(withExtender ? "with" : "without")}.perf.data"))
             : null;
         var verbsBefore = extender is null ? null : await extender.VerbTimesAsync();
         var requestsBefore = await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token"));
@@ -324,14 +324,16 @@ internal sealed class ExtenderTrace : IDisposable
     }
 
     /// <summary>
-    /// Linux perf on the extender: on-CPU samples at 999 Hz with call stacks (frame pointers, which the JIT keeps),
-    /// read with <c>perf script</c> or <c>perf report</c>; JIT frames are named from the extender's perf map.
+    /// Linux perf on the whole machine over the placement: on-CPU samples at 999 Hz with call stacks (frame pointers,
+    /// which the JIT and Go keep) of every process, so that the extender, kube-scheduler, kube-apiserver and etcd are
+    /// seen side by side (<c>perf report --sort comm,sym</c> or <c>perf script</c>); the extender's JIT frames are named
+    /// from its perf map.
     /// </summary>
-    public static Task<ExtenderTrace> StartPerfAsync(int pid, string file) =>
+    public static Task<ExtenderTrace> StartPerfAsync(string file) =>
         StartAsync(
             new ProcessStartInfo("perf")
             {
-                ArgumentList = { "record", "-F", "999", "-g", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", file },
+                ArgumentList = { "record", "-F", "999", "-g", "-a", "-o", file },
             },
             file,
             "perf did not start (apt-get install linux-perf)");
