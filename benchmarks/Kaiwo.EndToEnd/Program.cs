@@ -49,17 +49,21 @@ return results.All(r => r.Complete) ? 0 : 1;
 namespace Kaiwo.EndToEnd
 {
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
-                                  [--trace extender.nettrace] [--warmup 0]
+                                  [--trace extender.nettrace] [--perf extender.perf.data] [--warmup 0]
             --warmup places that many pods first, untimed, through the same processes (a warm extender, as one that
             has run a while); the report says so. The default, 0, times a fresh extender's first pods.
             --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
             file a round); the profiler costs the extender CPU, so a traced run's figures are not results.
+            --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
+            (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
+            writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
+            process, where dotnet-trace samples the extender's threads whether they run or wait.
             """;
 
         public static EndToEndOptions? Parse(string[] args)
@@ -77,7 +81,7 @@ namespace Kaiwo.EndToEnd
             };
             for (var i = 0; i < args.Length; i += 2)
             {
-                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] is "--out" or "--trace"))
+                if (i + 1 >= args.Length || !(values.ContainsKey(args[i]) || args[i] is "--out" or "--trace" or "--perf"))
                 {
                     Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'");
                     return null;
@@ -97,7 +101,8 @@ namespace Kaiwo.EndToEnd
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
                 values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
-                values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup);
+                values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup,
+                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null);
         }
 
         private static string RepositoryRoot()

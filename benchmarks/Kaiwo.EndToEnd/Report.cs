@@ -15,7 +15,7 @@ internal static class Report
         text.AppendLine(c, $"# End to end: a real kube-scheduler v1.26.1 placing {options.Pods} pods (kaiwo.ai/gpu-fraction {options.Fraction}) on {options.Nodes} MI300X nodes");
         text.AppendLine();
         text.AppendLine(c, $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
-        text.AppendLine("Each run on a fresh control plane; time from the first pod created to the first list (polled every 100 ms) that shows all of them bound; CPU from /proc over that time.");
+        text.AppendLine("Each run on a fresh control plane; time from the first pod created to the first list of pending pods (polled every 100 ms) that holds none of them; CPU from /proc over that time.");
         text.AppendLine(options.Warmup > 0
             ? string.Create(c, $"Warm: each run first placed {options.Warmup} other pods through the same processes, untimed; the figures are of the pods after them (a fresh extender's first pods cost more: its code is compiled as it runs).")
             : "Cold: the extender is a fresh process; its first pods include the JIT compiling its code as it runs.");
@@ -57,6 +57,18 @@ internal static class Report
                     text.AppendLine(c, $"| {run.Round} | {verb} | {time.Calls} | {(double)time.Calls / run.Bound:0.00} | {time.Handled.TotalMilliseconds / time.Calls:0.000} | {time.Handled.TotalMilliseconds / run.Bound:0.000} |");
                 }
             }
+        }
+
+        text.AppendLine();
+        text.AppendLine("Requests kube-apiserver served over the timed placement, per pod placed, from its apiserver_request_total (every client: kube-scheduler, the extender, and the harness creating the pods and polling a list every 100 ms):");
+        text.AppendLine();
+        text.AppendLine("| round | extender | requests per pod |");
+        text.AppendLine("|---|---|---|");
+        foreach (var run in results.Where(r => r.ApiRequests is not null))
+        {
+            var kinds = run.ApiRequests!.OrderByDescending(r => r.Value).ThenBy(r => r.Key, StringComparer.Ordinal)
+                .Select(r => string.Create(c, $"{r.Key} {(double)r.Value / run.Bound:0.00}"));
+            text.AppendLine(c, $"| {run.Round} | {(run.WithExtender ? "yes" : "no")} | {string.Join("; ", kinds)} |");
         }
 
         return text.ToString();

@@ -21,7 +21,8 @@ internal sealed record RunResult(
     int WithRecord,
     TimeSpan Elapsed,
     IReadOnlyDictionary<string, TimeSpan> Cpu,
-    IReadOnlyDictionary<string, VerbTime>? Verbs = null)
+    IReadOnlyDictionary<string, VerbTime>? Verbs = null,
+    IReadOnlyDictionary<string, long>? ApiRequests = null)
 {
     /// <summary>Pods placed per second, from the first pod created to the last one bound.</summary>
     public double PodsPerSecond => Bound / Elapsed.TotalSeconds;
@@ -46,7 +47,7 @@ internal static class SchedulerRun
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Nodes), new ParallelOptions { MaxDegreeOfParallelism = 8 },
             async (i, _) => await controlPlane.CreateReadyNodeAsync(ControlPlane.Mi300XNode($"gpu-node-{i:D4}")));
 
-        using var extender = withExtender ? await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane) : null;
+        using var extender = withExtender ? await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null) : null;
         var configuration = File.ReadAllText(options.SchedulerConfig);
         configuration = extender is null ? WithoutExtenders(configuration) : extender.Configure(configuration);
         await controlPlane.StartSchedulerAsync(configuration);
@@ -67,17 +68,27 @@ internal static class SchedulerRun
         using var trace = extender is not null && options.Trace is { } file
             ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
+        using var perf = options.Perf is { } perfFile
+            ? await ExtenderTrace.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{(withExtender ? "with" : "without")}.perf.data"))
+            : null;
         var verbsBefore = extender is null ? null : await extender.VerbTimesAsync();
+        var requestsBefore = await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token"));
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
         await CreatePodsAsync(controlPlane, "bench", options.Pods, options.Fraction);
         var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
+        var requests = ApiRequests.Between(requestsBefore, await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token")));
         var verbsAfter = extender is null ? null : await extender.VerbTimesAsync();
         if (trace is not null)
         {
             await trace.StopAsync();
+        }
+
+        if (perf is not null)
+        {
+            await perf.StopAsync();
         }
 
         var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
@@ -88,7 +99,7 @@ internal static class SchedulerRun
             v => v.Key,
             v => verbsBefore!.TryGetValue(v.Key, out var before) ? v.Value - before : v.Value,
             StringComparer.Ordinal);
-        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu, verbs);
+        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu, verbs, requests);
     }
 
     /// <summary>The same configuration with its <c>extenders:</c> section (the last one of the file) left out.</summary>
@@ -116,20 +127,22 @@ internal static class SchedulerRun
             async (i, cancel) => await controlPlane.Client.CoreV1.CreateNamespacedPodAsync(Pod($"{prefix}-{i:D5}", fraction), "default", cancellationToken: cancel));
 
     /// <summary>
-    /// Lists the pods (those named <paramref name="prefix"/>...) every <see cref="PollInterval"/> (from the API server's watch cache: resourceVersion 0) until
-    /// <paramref name="expected"/> of them are bound or the timeout passes; the time of the first list that shows
-    /// them all bound ends the run.
+    /// Lists the pods not yet bound (from the API server's watch cache: resourceVersion 0, field selector
+    /// <c>spec.nodeName=</c>) every <see cref="PollInterval"/> until none of those named <paramref name="prefix"/>...
+    /// is left or the timeout passes; the time of the first list that shows them all bound ends the run. Only the
+    /// pods still pending are read, so the poll costs the API server less as the run goes on, and about as much in a
+    /// slow run as in a fast one. Returns how many of the <paramref name="expected"/> pods are bound.
     /// </summary>
     private static async Task<int> WaitForBindsAsync(k8s.Kubernetes client, int expected, string prefix)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            var pods = await client.CoreV1.ListNamespacedPodAsync("default", resourceVersion: "0");
-            var bound = pods.Items.Count(p => p.Spec.NodeName is not null && p.Metadata.Name.StartsWith(prefix, StringComparison.Ordinal));
-            if (bound >= expected || deadline.Elapsed > PlacementTimeout)
+            var pending = await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: "spec.nodeName=", resourceVersion: "0");
+            var unbound = pending.Items.Count(p => p.Metadata.Name.StartsWith(prefix, StringComparison.Ordinal));
+            if (unbound == 0 || deadline.Elapsed > PlacementTimeout)
             {
-                return bound;
+                return expected - unbound;
             }
 
             await Task.Delay(PollInterval);
@@ -165,7 +178,7 @@ internal sealed class ExtenderProcess : IDisposable
 
     public int ProcessId => _process.Id;
 
-    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane)
+    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane, bool perfMap = false)
     {
         var port = ControlPlane.FreePort();
         var metricsPort = ControlPlane.FreePort();
@@ -183,6 +196,14 @@ internal sealed class ExtenderProcess : IDisposable
             // From its own folder, as in the image: its appsettings.json (log levels, limits) applies.
             WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(assembly))!,
         };
+        if (perfMap)
+        {
+            // /tmp/perf-PID.map: the names of JIT-compiled code, for perf; and code mapped at one address only (with
+            // W^X the code runs from a second, anonymous mapping that the map's addresses do not name).
+            start.Environment["DOTNET_PerfMapEnabled"] = "1";
+            start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("the extender did not start");
         var extender = new ExtenderProcess(process, port, metricsPort);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
@@ -290,16 +311,38 @@ internal sealed class ExtenderTrace : IDisposable
         _file = file;
     }
 
-    public static async Task<ExtenderTrace> StartAsync(int pid, string file)
+    public static Task<ExtenderTrace> StartAsync(int pid, string file)
     {
         var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace");
-        var start = new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-trace")
-        {
-            ArgumentList = { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--profile", "dotnet-sampled-thread-time,dotnet-common", "-o", file },
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-        };
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet-trace did not start (dotnet tool install --global dotnet-trace)");
+        return StartAsync(
+            new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-trace")
+            {
+                ArgumentList = { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--profile", "dotnet-sampled-thread-time,dotnet-common", "-o", file },
+            },
+            file,
+            "dotnet-trace did not start (dotnet tool install --global dotnet-trace)");
+    }
+
+    /// <summary>
+    /// Linux perf on the whole machine over the placement: on-CPU samples at 999 Hz with call stacks (frame pointers,
+    /// which the JIT and Go keep) of every process, so that the extender, kube-scheduler, kube-apiserver and etcd are
+    /// seen side by side (<c>perf report --sort comm,sym</c> or <c>perf script</c>); the extender's JIT frames are named
+    /// from its perf map.
+    /// </summary>
+    public static Task<ExtenderTrace> StartPerfAsync(string file) =>
+        StartAsync(
+            new ProcessStartInfo("perf")
+            {
+                ArgumentList = { "record", "-F", "999", "-g", "-a", "-o", file },
+            },
+            file,
+            "perf did not start (apt-get install linux-perf)");
+
+    private static async Task<ExtenderTrace> StartAsync(ProcessStartInfo start, string file, string failure)
+    {
+        start.UseShellExecute = false;
+        start.RedirectStandardOutput = true;
+        var process = Process.Start(start) ?? throw new InvalidOperationException(failure);
 
         // The session runs once the file exists; its output is of no use here but must not fill the pipe.
         _ = process.StandardOutput.ReadToEndAsync();
@@ -320,7 +363,7 @@ internal sealed class ExtenderTrace : IDisposable
         }
 
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Console.Error.WriteLine($"  extender trace written to {_file}");
+        Console.Error.WriteLine($"  extender profile written to {_file}");
     }
 
     public void Dispose()

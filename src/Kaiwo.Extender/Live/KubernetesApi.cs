@@ -299,17 +299,29 @@ internal sealed class KubernetesApi(k8s.Kubernetes client) : IKubernetesApi, IDi
 
 /// <summary>
 /// The lines of a watch stream as bytes: a line ends at '\n' (a '\r' before it is dropped), and at the end of the
-/// stream what is left is the last line.
+/// stream what is left is the last line. A line longer than <see cref="MaxLineBytes"/> is refused, so that a stream
+/// that never ends its line cannot grow the reader's buffer without bound.
 /// </summary>
 internal static class WatchLines
 {
+    /// <summary>
+    /// The longest watch event taken: 16 MiB. One event is one object, and the API server keeps none larger than
+    /// etcd's request limit (1.5 MiB by default), so a longer line is a broken stream, not an event.
+    /// </summary>
+    public const long MaxLineBytes = 16L * 1024 * 1024;
+
     /// <summary>Takes the next whole line off the front of <paramref name="buffer"/>; false when none is whole yet.</summary>
-    public static bool TryTake(ref ReadOnlySequence<byte> buffer, bool streamEnded, out ReadOnlySequence<byte> line)
+    /// <exception cref="WatchLineTooLongException">The line reached <paramref name="maxLineBytes"/> bytes.</exception>
+    public static bool TryTake(ref ReadOnlySequence<byte> buffer, bool streamEnded, out ReadOnlySequence<byte> line, long maxLineBytes = MaxLineBytes)
     {
         if (buffer.PositionOf((byte)'\n') is { } end)
         {
             line = buffer.Slice(0, end);
             buffer = buffer.Slice(buffer.GetPosition(1, end));
+        }
+        else if (buffer.Length > maxLineBytes)
+        {
+            throw new WatchLineTooLongException(buffer.Length, maxLineBytes);
         }
         else if (streamEnded && !buffer.IsEmpty)
         {
@@ -322,6 +334,11 @@ internal static class WatchLines
             return false;
         }
 
+        if (line.Length > maxLineBytes)
+        {
+            throw new WatchLineTooLongException(line.Length, maxLineBytes);
+        }
+
         if (!line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
         {
             line = line.Slice(0, line.Length - 1);
@@ -330,3 +347,10 @@ internal static class WatchLines
         return true;
     }
 }
+
+/// <summary>
+/// A watch stream sent more than <see cref="WatchLines.MaxLineBytes"/> without ending its line: an IOException, so
+/// that the informer treats the stream as broken (lists again, or reconnects after its backoff).
+/// </summary>
+internal sealed class WatchLineTooLongException(long bytes, long maxLineBytes)
+    : IOException($"a watch event line reached {bytes} bytes without its end; accepted: at most {maxLineBytes} bytes (one object, which the API server keeps under etcd's 1.5 MiB request limit), so the stream is treated as broken");

@@ -47,6 +47,48 @@ public sealed class WatchLinesTests
         Assert.Equal(15, buffer.Length);
     }
 
+    [Fact]
+    public void TryTake_OpenLineLongerThanTheLimit_ThrowsNamingItsLengthAndTheLimit()
+    {
+        var buffer = Segments("{\"type\":\"ADDED\",", "\"object\":{\"x\":\"");
+
+        var ex = Assert.Throws<WatchLineTooLongException>(() => WatchLines.TryTake(ref buffer, streamEnded: false, out _, maxLineBytes: 20));
+
+        Assert.IsAssignableFrom<IOException>(ex);
+        Assert.Contains("reached 31 bytes", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("at most 20 bytes", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryTake_EndedLineLongerThanTheLimit_Throws()
+    {
+        var buffer = Segments("{\"a\":\"0123456789012345\"}\n{\"b\":1}\n");
+
+        Assert.Throws<WatchLineTooLongException>(() => WatchLines.TryTake(ref buffer, streamEnded: false, out _, maxLineBytes: 20));
+    }
+
+    [Fact]
+    public void TryTake_LastLineOfAnEndedStreamLongerThanTheLimit_Throws()
+    {
+        var buffer = Segments("{\"a\":\"0123456789012345\"}");
+
+        Assert.Throws<WatchLineTooLongException>(() => WatchLines.TryTake(ref buffer, streamEnded: true, out _, maxLineBytes: 20));
+    }
+
+    [Fact]
+    public void TryTake_LinesAtTheLimit_AreTaken()
+    {
+        var buffer = Segments("{\"a\":\"0123456789\"}\r\n", "{\"b\":\"012345678901\"}");
+
+        var lines = new List<string>();
+        while (WatchLines.TryTake(ref buffer, streamEnded: true, out var line, maxLineBytes: 20))
+        {
+            lines.Add(Encoding.UTF8.GetString(line.ToArray()));
+        }
+
+        Assert.Equal(["{\"a\":\"0123456789\"}", "{\"b\":\"012345678901\"}"], lines);
+    }
+
     private static List<string> TakeAll(ref ReadOnlySequence<byte> buffer, bool streamEnded)
     {
         var lines = new List<string>();

@@ -1,0 +1,64 @@
+using System.Globalization;
+
+namespace Kaiwo.EndToEnd;
+
+/// <summary>
+/// The requests kube-apiserver served, by verb and resource, from its own <c>apiserver_request_total</c> counter:
+/// what every client of the run (kube-scheduler, the extender, the harness) asked of it, so that two runs show which
+/// requests the extender adds per pod.
+/// </summary>
+internal static class ApiRequests
+{
+    private const string Counter = "apiserver_request_total{";
+
+    public static async Task<Dictionary<string, long>> ReadAsync(k8s.Kubernetes client, string tokenFile)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, "metrics"));
+        request.Headers.Authorization = new("Bearer", (await File.ReadAllTextAsync(tokenFile)).Trim());
+        using var response = await client.HttpClient.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Sums the counter's series by <c>verb resource[/subresource]</c>, over codes and the rest.</summary>
+    public static Dictionary<string, long> Parse(string metrics)
+    {
+        var totals = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var line in metrics.Split('\n'))
+        {
+            if (!line.StartsWith(Counter, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var close = line.LastIndexOf('}');
+            var labels = line[Counter.Length..close];
+            var verb = Label(labels, "verb");
+            var resource = Label(labels, "resource");
+            var subresource = Label(labels, "subresource");
+            var key = subresource.Length > 0 ? $"{verb} {resource}/{subresource}" : $"{verb} {resource}";
+            var value = (long)double.Parse(line[(close + 1)..].Trim(), CultureInfo.InvariantCulture);
+            totals[key] = totals.GetValueOrDefault(key) + value;
+        }
+
+        return totals;
+    }
+
+    /// <summary>The requests of each kind made between two readings.</summary>
+    public static Dictionary<string, long> Between(IReadOnlyDictionary<string, long> before, IReadOnlyDictionary<string, long> after) =>
+        after.Select(a => (a.Key, Count: a.Value - before.GetValueOrDefault(a.Key)))
+            .Where(a => a.Count > 0)
+            .ToDictionary(a => a.Key, a => a.Count, StringComparer.Ordinal);
+
+    private static string Label(string labels, string name)
+    {
+        var start = labels.IndexOf($"{name}=\"", StringComparison.Ordinal);
+        if (start < 0 || (start > 0 && labels[start - 1] != ','))
+        {
+            return "";
+        }
+
+        start += name.Length + 2;
+        return labels[start..labels.IndexOf('"', start)];
+    }
+}
