@@ -456,38 +456,26 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
         }
 
         var index = NameIndex();
-        var entries = t_foundEntries is { } buffer && buffer.Length >= names.Length ? buffer : new NodeEntry[Math.Max(names.Length, 64)];
-        t_foundEntries = null;
-        try
+        var positions = t_foundPositions is { } buffer && buffer.Length >= names.Length ? buffer : t_foundPositions = new int[Math.Max(names.Length, 64)];
+        for (var i = 0; i < names.Length; i++)
         {
-            for (var i = 0; i < names.Length; i++)
+            if (!index.TryFind(text[names[i]], out positions[i]))
             {
-                if (!index.TryGetValue(text[names[i]], out var entry))
-                {
-                    return false;
-                }
-
-                entries[i] = entry;
+                return false;
             }
-
-            for (var i = 0; i < names.Length; i++)
-            {
-                nodes[i] = entries[i].Current;
-            }
-
-            return true;
         }
-        finally
+
+        for (var i = 0; i < names.Length; i++)
         {
-            // Not kept past the call: a removed node's entry is not held here.
-            entries.AsSpan(0, names.Length).Clear();
-            t_foundEntries = entries;
+            nodes[i] = index.EntryAt(positions[i]).Current;
         }
+
+        return true;
     }
 
-    /// <summary>The calling thread's entries found by <see cref="TryGetNodes"/>, empty between calls: made once per thread, not once per call.</summary>
+    /// <summary>The calling thread's positions of names found by <see cref="TryGetNodes"/>: made once per thread, not once per call.</summary>
     [ThreadStatic]
-    private static NodeEntry[]? t_foundEntries;
+    private static int[]? t_foundPositions;
 
     /// <summary>
     /// The name index of the current set of nodes. The version is read before the table, so an index built while a

@@ -94,6 +94,22 @@ internal sealed class NodeNameIndex<TEntry>
     /// <summary>The entry of the name whose ASCII bytes these are; false for any other bytes.</summary>
     public bool TryGetValue(ReadOnlySpan<byte> asciiName, [MaybeNullWhen(false)] out TEntry entry)
     {
+        if (TryFind(asciiName, out var position))
+        {
+            entry = EntryAt(position);
+            return true;
+        }
+
+        entry = null;
+        return false;
+    }
+
+    /// <summary>
+    /// Where in the table the name whose ASCII bytes these are is (for <see cref="EntryAt"/>); false for any other
+    /// bytes. A position is a number, so a caller that finds many names keeps them without writing a reference.
+    /// </summary>
+    public bool TryFind(ReadOnlySpan<byte> asciiName, out int position)
+    {
         var (low, high) = Words(asciiName);
         var hash = Hash(asciiName, low, high);
         var length = asciiName.Length;
@@ -103,18 +119,21 @@ internal sealed class NodeNameIndex<TEntry>
             ref readonly var slot = ref slots[i];
             if (slot.Entry is null)
             {
-                entry = null;
+                position = -1;
                 return false;
             }
 
             if (slot.Hash == hash && slot.Length == length && slot.Low == low && slot.High == high
                 && (length <= InlineBytes || Ascii.Equals(asciiName, _names[i])))
             {
-                entry = slot.Entry;
+                position = i;
                 return true;
             }
         }
     }
+
+    /// <summary>The entry at a position <see cref="TryFind"/> gave.</summary>
+    public TEntry EntryAt(int position) => _slots[position].Entry!;
 
     /// <summary>
     /// The first 16 bytes of a name as two little-endian words, zero past its end: read as whole words (the second one
