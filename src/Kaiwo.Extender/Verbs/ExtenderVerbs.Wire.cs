@@ -75,14 +75,17 @@ internal sealed partial class ExtenderVerbs
             var writer = AnswerWriter(output);
             Span<byte> entry = stackalloc byte[PriorityEntryBytes];
             writer.WriteStartArray();
-            foreach (ref var candidate in args.Candidates)
+            var candidates = args.Candidates;
+            var nodes = args.Nodes;
+            var verdicts = args.Verdicts;
+            for (var i = 0; i < candidates.Length; i++)
             {
-                // The fit and scores the node's snapshot keeps for this shape when it has them; else the verdict, and
-                // only a node that fits is placed in full (its score reads where the pod would go).
-                var score = pipeline.ScoreNode(evaluation, candidate.Node, out var verdict);
-                candidate.Verdict = verdict;
-                args.Tally.Add(verdict);
-                WritePriority(writer, span, candidate, score, entry);
+                // The answer the candidate keeps for this shape when it has one; else the fit and scores the node's
+                // snapshot keeps; else the verdict, and only a node that fits is placed in full (its score reads where
+                // the pod would go).
+                var score = pipeline.ScoreNode(evaluation, nodes[i], out verdicts[i]);
+                args.Tally.Add(verdicts[i]);
+                WritePriority(writer, span, candidates[i], score, entry);
             }
 
             writer.WriteEndArray();
@@ -104,9 +107,9 @@ internal sealed partial class ExtenderVerbs
     private void RecordOffered(PodEvaluation evaluation, WireArgs args)
     {
         var names = new List<string>(args.Count);
-        foreach (var candidate in args.Candidates)
+        foreach (var node in args.Nodes)
         {
-            names.Add(candidate.Node.Name);
+            names.Add(node.Name);
         }
 
         state.RecordOfferedNodes(evaluation.Context.Pod.Uid, names);
@@ -116,12 +119,12 @@ internal sealed partial class ExtenderVerbs
     {
         var verdicts = args.Verdicts;
         pipeline.Verdicts(evaluation, args.Nodes, verdicts);
-        var candidates = args.Candidates;
-        for (var i = 0; i < candidates.Length; i++)
+        foreach (var verdict in verdicts)
         {
-            candidates[i].Verdict = verdicts[i];
-            args.Tally.Add(verdicts[i]);
+            args.Tally.Add(verdict);
         }
+
+        var candidates = args.Candidates;
 
         writer.WriteStartObject();
         if (args.FullMode)
@@ -132,11 +135,11 @@ internal sealed partial class ExtenderVerbs
             WriteRaw(writer, "apiVersion"u8, body, args.ListApiVersion);
             WriteRaw(writer, "metadata"u8, body, args.ListMetadata);
             writer.WriteStartArray("items"u8);
-            foreach (var candidate in args.Candidates)
+            for (var i = 0; i < candidates.Length; i++)
             {
-                if (candidate.Verdict.Fits)
+                if (verdicts[i].Fits)
                 {
-                    writer.WriteRawValue(body[candidate.Item], skipInputValidation: true);
+                    writer.WriteRawValue(body[candidates[i].Item], skipInputValidation: true);
                 }
             }
 
@@ -148,11 +151,11 @@ internal sealed partial class ExtenderVerbs
         {
             writer.WriteNull("Nodes"u8);
             writer.WriteStartArray("NodeNames"u8);
-            foreach (var candidate in args.Candidates)
+            for (var i = 0; i < candidates.Length; i++)
             {
-                if (candidate.Verdict.Fits)
+                if (verdicts[i].Fits)
                 {
-                    WriteName(writer, body, candidate);
+                    WriteName(writer, body, candidates[i]);
                 }
             }
 
@@ -172,11 +175,14 @@ internal sealed partial class ExtenderVerbs
     private void WriteFailed(Utf8JsonWriter writer, ReadOnlySpan<byte> key, FitOutcome outcome, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)
     {
         writer.WriteStartObject(key);
-        foreach (var candidate in args.Candidates)
+        var candidates = args.Candidates;
+        var nodes = args.Nodes;
+        var verdicts = args.Verdicts;
+        for (var i = 0; i < candidates.Length; i++)
         {
-            if (candidate.Verdict.Outcome == outcome && args.Written.Add(candidate.Node))
+            if (verdicts[i].Outcome == outcome && args.Written.Add(nodes[i]))
             {
-                writer.WriteString(body[candidate.Name], pipeline.EvaluateNode(evaluation, candidate.Node).Reason);
+                writer.WriteString(body[candidates[i].Name], pipeline.EvaluateNode(evaluation, nodes[i]).Reason);
             }
         }
 
@@ -272,10 +278,10 @@ internal sealed partial class ExtenderVerbs
 
         if (log.IsEnabled(LogLevel.Debug))
         {
-            foreach (var candidate in args.Candidates)
+            foreach (var node in args.Nodes)
             {
-                var fit = pipeline.EvaluateNode(evaluation, candidate.Node);
-                LogDecision(log, verb, evaluation.Context.Pod.Key, candidate.Node.Name, fit.Outcome, fit.Reason);
+                var fit = pipeline.EvaluateNode(evaluation, node);
+                LogDecision(log, verb, evaluation.Context.Pod.Key, node.Name, fit.Outcome, fit.Reason);
             }
         }
     }

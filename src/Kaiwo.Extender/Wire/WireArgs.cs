@@ -16,14 +16,14 @@ namespace Kaiwo.Extender.Wire;
 /// writer would escape none of it, so it is written as the quoted bytes it came in as, with no escaping check.
 /// </param>
 /// <param name="Item">In full mode, where the whole Node object is in the body, echoed as is when it passes.</param>
-/// <param name="Node">The node's snapshot in the state.</param>
-internal record struct WireCandidate(Range Name, bool NameIsPlain, Range Item, NodeCandidate Node)
+/// <remarks>
+/// The candidate's node and verdict are kept beside it, at the same position (<see cref="WireArgs.Nodes"/>,
+/// <see cref="WireArgs.Verdicts"/>), so that the questions of all nodes at once read and write them where they are.
+/// </remarks>
+internal readonly record struct WireCandidate(Range Name, bool NameIsPlain, Range Item)
 {
     /// <summary>The name with its quotes, as it is in the body (an unescaped string): a JSON string as it stands.</summary>
-    public readonly Range QuotedName => (Name.Start.Value - 1)..(Name.End.Value + 1);
-
-    /// <summary>The node's verdict, set by the verb on its first pass over the candidates.</summary>
-    public FitVerdict Verdict { get; set; }
+    public Range QuotedName => (Name.Start.Value - 1)..(Name.End.Value + 1);
 }
 
 /// <summary>
@@ -71,12 +71,12 @@ internal sealed class WireArgs
 
     public int Count { get; private set; }
 
-    public Span<WireCandidate> Candidates => _candidates.AsSpan(0, Count);
+    public ReadOnlySpan<WireCandidate> Candidates => _candidates.AsSpan(0, Count);
 
-    /// <summary>The candidates' nodes, in their order: <see cref="WireCandidate.Node"/> of each, side by side for a question of them all at once.</summary>
+    /// <summary>The candidates' snapshots in the state, in their order: <see cref="Nodes"/>[i] is the node of <see cref="Candidates"/>[i].</summary>
     public ReadOnlySpan<NodeCandidate> Nodes => _nodes.AsSpan(0, Count);
 
-    /// <summary>A place for each candidate's verdict, in their order, for the verb's question of them all at once.</summary>
+    /// <summary>The candidates' verdicts, in their order, set by the verb on its first pass over them.</summary>
     public Span<FitVerdict> Verdicts => _verdicts.AsSpan(0, Count);
 
     /// <summary>Failed nodes already written in this answer: a name listed twice is one key of the failed maps, as in a dictionary.</summary>
@@ -206,11 +206,6 @@ internal sealed class WireArgs
             return false;
         }
 
-        for (var i = 0; i < Count; i++)
-        {
-            _candidates[i].Node = _nodes[i];
-        }
-
         // The pod is read where it lies, by the one pod mapper, once the rest of the body is known to be plain.
         var podReader = new Utf8JsonReader(span[podRange], ReaderOptions);
         podReader.Read();
@@ -239,7 +234,7 @@ internal sealed class WireArgs
                 return false;
             }
 
-            Add(new WireCandidate(name, plain, default, null!));
+            Add(new WireCandidate(name, plain, default));
         }
 
         return true;
@@ -372,7 +367,7 @@ internal sealed class WireArgs
             return false; // no name: the complete reader says why (a node the state does not know is found when all are looked up)
         }
 
-        candidate = new WireCandidate(name, plain, start..(int)reader.BytesConsumed, null!);
+        candidate = new WireCandidate(name, plain, start..(int)reader.BytesConsumed);
         return true;
     }
 
