@@ -5,6 +5,11 @@ using Kaiwo.EndToEnd;
 // The end-to-end benchmark: a real kube-scheduler placing the same pods on the same nodes twice, once with the
 // project's scheduler-config/ and the extender in live mode, once with no extender, on a fresh control plane each
 // time. Reports pods/s of both, their ratio, and the CPU each process spent. See benchmarks/README.md.
+if (args is ["null-extender", ..])
+{
+    return await NullExtender.RunAsync(args);
+}
+
 var options = EndToEndOptions.Parse(args);
 if (options is null)
 {
@@ -27,10 +32,10 @@ if (!File.Exists(options.ExtenderAssembly))
 var results = new List<RunResult>();
 for (var round = 1; round <= options.Rounds; round++)
 {
-    foreach (var withExtender in new[] { false, true })
+    foreach (var extender in options.NullExtender ? new[] { ExtenderKind.None, ExtenderKind.Null, ExtenderKind.Kaiwo } : [ExtenderKind.None, ExtenderKind.Kaiwo])
     {
-        Console.Error.WriteLine($"round {round}: {(withExtender ? "with the extender" : "no extender")}, {options.Pods} pods on {options.Nodes} nodes");
-        var result = await SchedulerRun.RunAsync(options, withExtender, round);
+        Console.Error.WriteLine($"round {round}: {Report.Describe(extender)}, {options.Pods} pods on {options.Nodes} nodes");
+        var result = await SchedulerRun.RunAsync(options, extender, round);
         Console.Error.WriteLine($"  {result.PodsPerSecond:0.0} pods/s");
         results.Add(result);
     }
@@ -49,17 +54,21 @@ return results.All(r => r.Complete) ? 0 : 1;
 namespace Kaiwo.EndToEnd
 {
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
                                   [--trace extender.nettrace] [--perf extender.perf.data] [--warmup 0]
+                                  [--null-extender false]
             --warmup places that many pods first, untimed, through the same processes (a warm extender, as one that
             has run a while); the report says so. The default, 0, times a fresh extender's first pods.
             --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
             file a round); the profiler costs the extender CPU, so a traced run's figures are not results.
+            --null-extender true adds a third run to each round: the same pods through an extender that holds no
+            state and decides nothing (filter passes all, prioritize scores 0, bind creates the Binding), the floor
+            of the extender protocol on this machine, to read kaiwo's cost against.
             --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
             (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
             writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
@@ -76,6 +85,7 @@ namespace Kaiwo.EndToEnd
                 ["--fraction"] = "0.25",
                 ["--rounds"] = "1",
                 ["--warmup"] = "0",
+                ["--null-extender"] = "false",
                 ["--extender"] = Path.Combine(root, "src", "Kaiwo.Extender", "bin", "Release", "net10.0", "Kaiwo.Extender.dll"),
                 ["--scheduler-config"] = Path.Combine(root, "scheduler-config", "scheduler-config.yaml"),
             };
@@ -93,16 +103,17 @@ namespace Kaiwo.EndToEnd
             if (!int.TryParse(values["--nodes"], CultureInfo.InvariantCulture, out var nodes) || nodes is < 1 or > 5000 ||
                 !int.TryParse(values["--pods"], CultureInfo.InvariantCulture, out var pods) || pods is < 1 or > 100_000 ||
                 !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20 ||
-                !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000)
+                !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000 ||
+                !bool.TryParse(values["--null-extender"], out var nullExtender))
             {
-                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000");
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender true or false");
                 return null;
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
                 values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
                 values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup,
-                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null);
+                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender);
         }
 
         private static string RepositoryRoot()

@@ -20,11 +20,11 @@ internal static class Report
             ? string.Create(c, $"Warm: each run first placed {options.Warmup} other pods through the same processes, untimed; the figures are of the pods after them (a fresh extender's first pods cost more: its code is compiled as it runs).")
             : "Cold: the extender is a fresh process; its first pods include the JIT compiling its code as it runs.");
         text.AppendLine();
-        text.AppendLine("| round | extender | bound | records | seconds | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
-        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        text.AppendLine("| round | extender | bound | records | seconds | of which creating | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var run in results)
         {
-            text.Append(c, $"| {run.Round} | {(run.WithExtender ? "yes" : "no")} | {run.Bound}/{run.Pods} | {(run.WithExtender ? run.WithRecord.ToString(c) : "-")} | {run.Elapsed.TotalSeconds:0.00} | {run.PodsPerSecond:0.0} |");
+            text.Append(c, $"| {run.Round} | {Name(run.Extender)} | {run.Bound}/{run.Pods} | {(run.Extender == ExtenderKind.Kaiwo ? run.WithRecord.ToString(c) : "-")} | {run.Elapsed.TotalSeconds:0.00} | {run.Created.TotalSeconds:0.00} | {run.PodsPerSecond:0.0} |");
             foreach (var process in Processes)
             {
                 text.Append(run.Cpu.TryGetValue(process, out var cpu) ? string.Create(c, $" {cpu.TotalSeconds:0.00} |") : " - |");
@@ -34,13 +34,19 @@ internal static class Report
         }
 
         text.AppendLine();
-        text.AppendLine("| round | pods/s with ÷ without the extender |");
-        text.AppendLine("|---|---|");
+        var withNull = results.Any(r => r.Extender == ExtenderKind.Null);
+        text.AppendLine(withNull
+            ? "| round | pods/s with ÷ without the extender | the null extender's pods/s ÷ without |"
+            : "| round | pods/s with ÷ without the extender |");
+        text.AppendLine(withNull ? "|---|---|---|" : "|---|---|");
         foreach (var round in results.GroupBy(r => r.Round))
         {
-            var without = round.Single(r => !r.WithExtender);
-            var with = round.Single(r => r.WithExtender);
-            text.AppendLine(c, $"| {round.Key} | {with.PodsPerSecond / without.PodsPerSecond:0.00} |");
+            var without = round.Single(r => r.Extender == ExtenderKind.None);
+            var with = round.Single(r => r.Extender == ExtenderKind.Kaiwo);
+            text.Append(c, $"| {round.Key} | {with.PodsPerSecond / without.PodsPerSecond:0.00} |");
+            text.AppendLine(round.SingleOrDefault(r => r.Extender == ExtenderKind.Null) is { } floor
+                ? string.Create(c, $" {floor.PodsPerSecond / without.PodsPerSecond:0.00} |")
+                : "");
         }
 
         text.AppendLine();
@@ -60,6 +66,19 @@ internal static class Report
         }
 
         text.AppendLine();
+        text.AppendLine("kube-scheduler's own time per pod placed, ms, from its histograms over the timed placement: each scheduling attempt, the algorithm within it (filter and score, the extender's filter and prioritize calls included), and the framework's extension points (Bind in its own goroutine, not in the cycle):");
+        text.AppendLine();
+        var points = results.Where(r => r.Scheduler is not null).SelectMany(r => r.Scheduler!.Keys)
+            .Where(k => k is not "attempt" and not "algorithm").Distinct().Order(StringComparer.Ordinal).ToList();
+        text.AppendLine("| round | extender | attempt | algorithm | " + string.Join(" | ", points) + " |");
+        text.AppendLine("|---|---|---|---|" + string.Concat(points.Select(_ => "---|")));
+        foreach (var run in results.Where(r => r.Scheduler is not null))
+        {
+            string PerPod(string key) => run.Scheduler!.TryGetValue(key, out var seconds) ? string.Create(c, $"{seconds * 1000 / run.Bound:0.000}") : "-";
+            text.AppendLine(c, $"| {run.Round} | {Name(run.Extender)} | {PerPod("attempt")} | {PerPod("algorithm")} | {string.Join(" | ", points.Select(PerPod))} |");
+        }
+
+        text.AppendLine();
         text.AppendLine("Requests kube-apiserver served over the timed placement, per pod placed, from its apiserver_request_total (every client: kube-scheduler, the extender, and the harness creating the pods and polling a list every 100 ms):");
         text.AppendLine();
         text.AppendLine("| round | extender | requests per pod |");
@@ -68,9 +87,25 @@ internal static class Report
         {
             var kinds = run.ApiRequests!.OrderByDescending(r => r.Value).ThenBy(r => r.Key, StringComparer.Ordinal)
                 .Select(r => string.Create(c, $"{r.Key} {(double)r.Value / run.Bound:0.00}"));
-            text.AppendLine(c, $"| {run.Round} | {(run.WithExtender ? "yes" : "no")} | {string.Join("; ", kinds)} |");
+            text.AppendLine(c, $"| {run.Round} | {Name(run.Extender)} | {string.Join("; ", kinds)} |");
         }
 
         return text.ToString();
     }
+
+    /// <summary>How the progress lines name a run.</summary>
+    public static string Describe(ExtenderKind kind) => kind switch
+    {
+        ExtenderKind.Kaiwo => "with the extender",
+        ExtenderKind.Null => "with the null extender (no state, no decisions)",
+        _ => "no extender",
+    };
+
+    /// <summary>The report's extender column.</summary>
+    private static string Name(ExtenderKind kind) => kind switch
+    {
+        ExtenderKind.Kaiwo => "kaiwo",
+        ExtenderKind.Null => "null",
+        _ => "no",
+    };
 }

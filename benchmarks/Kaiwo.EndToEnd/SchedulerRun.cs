@@ -12,10 +12,23 @@ internal readonly record struct VerbTime(long Calls, TimeSpan Handled)
     public static VerbTime operator -(VerbTime after, VerbTime before) => new(after.Calls - before.Calls, after.Handled - before.Handled);
 }
 
+/// <summary>Which extender a run's kube-scheduler calls.</summary>
+internal enum ExtenderKind
+{
+    /// <summary>None: the configuration less its <c>extenders:</c> section.</summary>
+    None,
+
+    /// <summary>The protocol's floor: <see cref="NullExtender"/>, which decides nothing.</summary>
+    Null,
+
+    /// <summary>The kaiwo extender in live mode.</summary>
+    Kaiwo,
+}
+
 /// <summary>What one run measured.</summary>
 internal sealed record RunResult(
     int Round,
-    bool WithExtender,
+    ExtenderKind Extender,
     int Pods,
     int Bound,
     int WithRecord,
@@ -24,11 +37,17 @@ internal sealed record RunResult(
     IReadOnlyDictionary<string, VerbTime>? Verbs = null,
     IReadOnlyDictionary<string, long>? ApiRequests = null)
 {
+    /// <summary>From the first pod created to the last: the harness creates them 16 at a time, as fast as the API server takes them.</summary>
+    public TimeSpan Created { get; init; }
+
+    /// <summary>kube-scheduler's own seconds over the placement, by attempt, algorithm and extension point.</summary>
+    public IReadOnlyDictionary<string, double>? Scheduler { get; init; }
+
     /// <summary>Pods placed per second, from the first pod created to the last one bound.</summary>
     public double PodsPerSecond => Bound / Elapsed.TotalSeconds;
 
     /// <summary>Every pod bound, and with the extender every pod carrying its allocation record.</summary>
-    public bool Complete => Bound == Pods && (!WithExtender || WithRecord == Pods);
+    public bool Complete => Bound == Pods && (Extender != ExtenderKind.Kaiwo || WithRecord == Pods);
 }
 
 /// <summary>
@@ -41,13 +60,18 @@ internal static class SchedulerRun
     private static readonly TimeSpan PlacementTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
-    public static async Task<RunResult> RunAsync(EndToEndOptions options, bool withExtender, int round)
+    public static async Task<RunResult> RunAsync(EndToEndOptions options, ExtenderKind kind, int round)
     {
         await using var controlPlane = await ControlPlane.StartAsync();
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Nodes), new ParallelOptions { MaxDegreeOfParallelism = 8 },
             async (i, _) => await controlPlane.CreateReadyNodeAsync(ControlPlane.Mi300XNode($"gpu-node-{i:D4}")));
 
-        using var extender = withExtender ? await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null) : null;
+        using var extender = kind switch
+        {
+            ExtenderKind.Kaiwo => await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null),
+            ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane),
+            _ => null,
+        };
         var configuration = File.ReadAllText(options.SchedulerConfig);
         configuration = extender is null ? WithoutExtenders(configuration) : extender.Configure(configuration);
         await controlPlane.StartSchedulerAsync(configuration);
@@ -65,22 +89,26 @@ internal static class SchedulerRun
             await WaitForBindsAsync(controlPlane.Client, options.Warmup, "warmup-");
         }
 
-        using var trace = extender is not null && options.Trace is { } file
+        using var trace = kind == ExtenderKind.Kaiwo && extender is not null && options.Trace is { } file
             ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
         using var perf = options.Perf is { } perfFile
-            ? await ExtenderTrace.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{(withExtender ? "with" : "without")}.perf.data"))
+            ? await ExtenderTrace.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{kind.ToString().ToLowerInvariant()}.perf.data"))
             : null;
-        var verbsBefore = extender is null ? null : await extender.VerbTimesAsync();
+        var verbsBefore = kind == ExtenderKind.Kaiwo ? await extender!.VerbTimesAsync() : null;
+        var token = Path.Combine(controlPlane.Directory, "token");
+        var schedulerBefore = await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token);
         var requestsBefore = await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token"));
         var cpuBefore = ProcessCpu.Read(processes);
         var clock = Stopwatch.StartNew();
         await CreatePodsAsync(controlPlane, "bench", options.Pods, options.Fraction);
+        var created = clock.Elapsed;
         var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
+        var scheduler = SchedulerMetrics.Between(schedulerBefore, await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token));
         var requests = ApiRequests.Between(requestsBefore, await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token")));
-        var verbsAfter = extender is null ? null : await extender.VerbTimesAsync();
+        var verbsAfter = kind == ExtenderKind.Kaiwo ? await extender!.VerbTimesAsync() : null;
         if (trace is not null)
         {
             await trace.StopAsync();
@@ -99,7 +127,7 @@ internal static class SchedulerRun
             v => v.Key,
             v => verbsBefore!.TryGetValue(v.Key, out var before) ? v.Value - before : v.Value,
             StringComparer.Ordinal);
-        return new RunResult(round, withExtender, options.Pods, bound, withRecord, elapsed, cpu, verbs, requests);
+        return new RunResult(round, kind, options.Pods, bound, withRecord, elapsed, cpu, verbs, requests) { Created = created, Scheduler = scheduler };
     }
 
     /// <summary>The same configuration with its <c>extenders:</c> section (the last one of the file) left out.</summary>
@@ -204,6 +232,33 @@ internal sealed class ExtenderProcess : IDisposable
             start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
         }
 
+        // /readyz is on the metrics listener; the verbs listener answers it 404.
+        return await StartAsync(start, port, metricsPort, new Uri($"http://127.0.0.1:{metricsPort}/readyz"), log);
+    }
+
+    /// <summary>
+    /// <see cref="NullExtender"/>, this program run as <c>null-extender</c>: the verbs and /readyz on one port, the
+    /// Binding created with the control plane's admin token.
+    /// </summary>
+    public static Task<ExtenderProcess> StartNullAsync(ControlPlane controlPlane)
+    {
+        var port = ControlPlane.FreePort();
+        var log = Path.Combine(controlPlane.Directory, "logs", "null-extender.log");
+        var self = typeof(NullExtender).Assembly.Location;
+        var start = new ProcessStartInfo("bash")
+        {
+            ArgumentList =
+            {
+                "-c",
+                $"exec dotnet \"{self}\" null-extender {port} https://127.0.0.1:{controlPlane.ApiPort}/ \"{Path.Combine(controlPlane.Directory, "token")}\" >>\"{log}\" 2>&1",
+            },
+            UseShellExecute = false,
+        };
+        return StartAsync(start, port, metricsPort: 0, new Uri($"http://127.0.0.1:{port}/readyz"), log);
+    }
+
+    private static async Task<ExtenderProcess> StartAsync(ProcessStartInfo start, int port, int metricsPort, Uri ready, string log)
+    {
         var process = Process.Start(start) ?? throw new InvalidOperationException("the extender did not start");
         var extender = new ExtenderProcess(process, port, metricsPort);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
@@ -217,9 +272,8 @@ internal sealed class ExtenderProcess : IDisposable
 
             try
             {
-                // /readyz is on the metrics listener; the verbs listener answers it 404.
-                using var ready = await http.GetAsync(new Uri($"http://127.0.0.1:{metricsPort}/readyz"));
-                if (ready.IsSuccessStatusCode)
+                using var answer = await http.GetAsync(ready);
+                if (answer.IsSuccessStatusCode)
                 {
                     return extender;
                 }

@@ -95,6 +95,9 @@ internal sealed class ControlPlane : IAsyncDisposable
 
     public int ApiPort { get; }
 
+    /// <summary>kube-scheduler's secure port (its /healthz and /metrics), once <see cref="StartSchedulerAsync"/> ran.</summary>
+    public int SchedulerPort { get; private set; }
+
     public string Kubeconfig => Path.Combine(Directory, "kubeconfig");
 
     /// <summary>A client with the control plane's admin token.</summary>
@@ -141,6 +144,7 @@ internal sealed class ControlPlane : IAsyncDisposable
     {
         var bin = ControlPlaneBinaries.Folder!;
         var port = FreePort();
+        SchedulerPort = port;
         var config = Path.Combine(Directory, "scheduler-config.yaml");
         var lines = configurationYaml.Split('\n').Where(line => !line.StartsWith("clientConnection:", StringComparison.Ordinal));
         await File.WriteAllTextAsync(config, string.Join('\n', lines) + $"\nclientConnection: {{kubeconfig: \"{Kubeconfig}\", qps: 1000, burst: 2000}}\n");
