@@ -50,6 +50,10 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
     // removed (_nodeSetVersion moved) and published whole; see NodeNameIndex.
     private NodeNameIndex<NodeEntry>? _nameIndex;
     private long _nodeSetVersion;
+
+    // One build of the name index at a time: callers that find it stale while another builds wait for that build
+    // (one O(nodes) pass) instead of each making their own.
+    private readonly Lock _nameIndexBuild = new();
     private readonly ConcurrentDictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
 
     // Pending pods that ask for whole GPUs, by uid: what the starvation step looks at, without reading every pod.
@@ -491,9 +495,19 @@ public sealed partial class ClusterState(RequestOptions requests, PlacementOptio
             return index;
         }
 
-        index = NodeNameIndex<NodeEntry>.Build(NodesTable, NodesTable.Count, version);
-        Volatile.Write(ref _nameIndex, index);
-        return index;
+        lock (_nameIndexBuild)
+        {
+            // Built by the caller this one waited for, unless the set moved again since.
+            version = Volatile.Read(ref _nodeSetVersion);
+            if (Volatile.Read(ref _nameIndex) is { } built && built.Version == version)
+            {
+                return built;
+            }
+
+            index = NodeNameIndex<NodeEntry>.Build(NodesTable, NodesTable.Count, version);
+            Volatile.Write(ref _nameIndex, index);
+            return index;
+        }
     }
 
     public bool TryGetNode(string name, out NodeCandidate? node)

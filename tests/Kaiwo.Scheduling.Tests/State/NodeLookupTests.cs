@@ -36,6 +36,47 @@ public sealed class NodeLookupTests
     }
 
     [Fact]
+    public async Task TryGetNode_WhileNodesComeAndGoOnAnotherThread_AlwaysFindsTheNodesThatStay()
+    {
+        var stay = Enumerable.Range(0, 200).Select(i => $"stay-{i:D3}").ToArray();
+        var state = WithNodes(stay);
+        using var done = new CancellationTokenSource();
+        var missed = 0;
+
+        // Four readers, each rebuilding or waiting for the index after every change, beside one writer.
+        var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                foreach (var name in stay)
+                {
+                    if (!state.TryGetNode((ReadOnlySpan<byte>)Encoding.ASCII.GetBytes(name), out NodeCandidate? _))
+                    {
+                        Interlocked.Increment(ref missed);
+                    }
+                }
+            }
+        })).ToArray();
+        for (var i = 0; i < 300; i++)
+        {
+            state.UpsertNode(new NodeFacts { Name = $"churn-{i:D3}" });
+            if (i % 2 == 0)
+            {
+                state.RemoveNode($"churn-{i:D3}");
+            }
+        }
+
+        await done.CancelAsync();
+        await Task.WhenAll(readers);
+
+        Assert.Equal(0, missed);
+        for (var i = 0; i < 300; i++)
+        {
+            Assert.Equal(i % 2 == 1, state.TryGetNode((ReadOnlySpan<byte>)Encoding.ASCII.GetBytes($"churn-{i:D3}"), out NodeCandidate? _));
+        }
+    }
+
+    [Fact]
     public void TryGetNode_BytesOfNoNodesName_FindNothing()
     {
         var state = WithNodes("gpu-node-01", "gpü-node");
