@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Kaiwo.EndToEnd;
 
 /// <summary>
@@ -31,13 +29,11 @@ internal static class ApiRequests
                 continue;
             }
 
-            var close = line.LastIndexOf('}');
-            var labels = line[Counter.Length..close];
-            var verb = Label(labels, "verb");
-            var resource = Label(labels, "resource");
-            var subresource = Label(labels, "subresource");
+            var verb = MetricsText.Label(line, "verb");
+            var resource = MetricsText.Label(line, "resource");
+            var subresource = MetricsText.Label(line, "subresource");
             var key = subresource.Length > 0 ? $"{verb} {resource}/{subresource}" : $"{verb} {resource}";
-            var value = (long)double.Parse(line[(close + 1)..].Trim(), CultureInfo.InvariantCulture);
+            var value = (long)MetricsText.Value(line);
             totals[key] = totals.GetValueOrDefault(key) + value;
         }
 
@@ -49,16 +45,4 @@ internal static class ApiRequests
         after.Select(a => (a.Key, Count: a.Value - before.GetValueOrDefault(a.Key)))
             .Where(a => a.Count > 0)
             .ToDictionary(a => a.Key, a => a.Count, StringComparer.Ordinal);
-
-    private static string Label(string labels, string name)
-    {
-        var start = labels.IndexOf($"{name}=\"", StringComparison.Ordinal);
-        if (start < 0 || (start > 0 && labels[start - 1] != ','))
-        {
-            return "";
-        }
-
-        start += name.Length + 2;
-        return labels[start..labels.IndexOf('"', start)];
-    }
 }

@@ -42,21 +42,11 @@ internal static class SchedulerMetrics
                     continue;
                 }
 
-                var key = label;
-                if (label == "extension_point")
+                var key = label == "extension_point" ? MetricsText.Label(line, label) : label;
+                if (key.Length > 0)
                 {
-                    var at = line.IndexOf("extension_point=\"", StringComparison.Ordinal);
-                    if (at < 0)
-                    {
-                        continue;
-                    }
-
-                    at += "extension_point=\"".Length;
-                    key = line[at..line.IndexOf('"', at)];
+                    sums[key] = sums.GetValueOrDefault(key) + MetricsText.Value(line);
                 }
-
-                var value = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-                sums[key] = sums.GetValueOrDefault(key) + value;
             }
         }
 

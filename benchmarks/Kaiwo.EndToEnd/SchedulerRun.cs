@@ -90,10 +90,10 @@ internal static class SchedulerRun
         }
 
         using var trace = kind == ExtenderKind.Kaiwo && extender is not null && options.Trace is { } file
-            ? await ExtenderTrace.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
+            ? await Profiler.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
         using var perf = options.Perf is { } perfFile
-            ? await ExtenderTrace.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{kind.ToString().ToLowerInvariant()}.perf.data"))
+            ? await Profiler.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{kind.ToString().ToLowerInvariant()}.perf.data"))
             : null;
         var verbsBefore = kind == ExtenderKind.Kaiwo ? await extender!.VerbTimesAsync() : null;
         var token = Path.Combine(controlPlane.Directory, "token");
@@ -307,21 +307,19 @@ internal sealed class ExtenderProcess : IDisposable
         var sums = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
         {
-            var at = line.IndexOf("verb=\"", StringComparison.Ordinal);
-            if (!line.StartsWith("kaiwo_extender_request_duration_seconds_", StringComparison.Ordinal) || at < 0)
+            var verb = line.StartsWith("kaiwo_extender_request_duration_seconds_", StringComparison.Ordinal) ? MetricsText.Label(line, "verb") : "";
+            if (verb.Length == 0)
             {
                 continue;
             }
 
-            var verb = line[(at + 6)..line.IndexOf('"', at + 6)];
-            var value = line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
             if (line.StartsWith("kaiwo_extender_request_duration_seconds_count", StringComparison.Ordinal))
             {
-                counts[verb] = long.Parse(value, CultureInfo.InvariantCulture);
+                counts[verb] = (long)MetricsText.Value(line);
             }
             else if (line.StartsWith("kaiwo_extender_request_duration_seconds_sum", StringComparison.Ordinal))
             {
-                sums[verb] = double.Parse(value, CultureInfo.InvariantCulture);
+                sums[verb] = MetricsText.Value(line);
             }
         }
 
@@ -350,22 +348,24 @@ internal sealed class ExtenderProcess : IDisposable
 }
 
 /// <summary>
-/// dotnet-trace attached to the extender over one placement: sampled stacks (about 100 Hz a thread) and the runtime's
-/// GC, JIT and exception events, stopped with SIGINT so that it writes the method names (rundown) while the extender
-/// still runs. The file converts with <c>dotnet-trace convert --format Speedscope</c>.
+/// A profiler over one placement, stopped with SIGINT: dotnet-trace attached to the extender
+/// (<see cref="StartAsync(int, string)"/>), or Linux perf on the whole machine (<see cref="StartPerfAsync"/>).
+/// dotnet-trace records sampled stacks (about 100 Hz a thread) and the runtime's GC, JIT and exception events, and
+/// writes the method names (rundown) on SIGINT while the extender still runs; the file converts with
+/// <c>dotnet-trace convert --format Speedscope</c>.
 /// </summary>
-internal sealed class ExtenderTrace : IDisposable
+internal sealed class Profiler : IDisposable
 {
     private readonly Process _process;
     private readonly string _file;
 
-    private ExtenderTrace(Process process, string file)
+    private Profiler(Process process, string file)
     {
         _process = process;
         _file = file;
     }
 
-    public static Task<ExtenderTrace> StartAsync(int pid, string file)
+    public static Task<Profiler> StartAsync(int pid, string file)
     {
         var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace");
         return StartAsync(
@@ -383,7 +383,7 @@ internal sealed class ExtenderTrace : IDisposable
     /// seen side by side (<c>perf report --sort comm,sym</c> or <c>perf script</c>); the extender's JIT frames are named
     /// from its perf map.
     /// </summary>
-    public static Task<ExtenderTrace> StartPerfAsync(string file) =>
+    public static Task<Profiler> StartPerfAsync(string file) =>
         StartAsync(
             new ProcessStartInfo("perf")
             {
@@ -392,7 +392,7 @@ internal sealed class ExtenderTrace : IDisposable
             file,
             "perf did not start (apt-get install linux-perf)");
 
-    private static async Task<ExtenderTrace> StartAsync(ProcessStartInfo start, string file, string failure)
+    private static async Task<Profiler> StartAsync(ProcessStartInfo start, string file, string failure)
     {
         start.UseShellExecute = false;
         start.RedirectStandardOutput = true;
@@ -406,7 +406,7 @@ internal sealed class ExtenderTrace : IDisposable
             await Task.Delay(50);
         }
 
-        return new ExtenderTrace(process, file);
+        return new Profiler(process, file);
     }
 
     public async Task StopAsync()
