@@ -54,14 +54,14 @@ return results.All(r => r.Complete) ? 0 : 1;
 namespace Kaiwo.EndToEnd
 {
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false, bool PassOnlyBestNode = false)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
                                   [--trace extender.nettrace] [--perf extender.perf.data] [--warmup 0]
-                                  [--null-extender false]
+                                  [--null-extender false] [--pass-only-best-node false]
             --warmup places that many pods first, untimed, through the same processes (a warm extender, as one that
             has run a while); the report says so. The default, 0, times a fresh extender's first pods.
             --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
@@ -69,6 +69,8 @@ namespace Kaiwo.EndToEnd
             --null-extender true adds a third run to each round: the same pods through an extender that holds no
             state and decides nothing (filter passes all, prioritize scores 0, bind creates the Binding), the floor
             of the extender protocol on this machine, to read kaiwo's cost against.
+            --pass-only-best-node true runs kaiwo with Scheduling:PassOnlyBestNode (filter passes only the node it
+            scores best, so kube-scheduler skips prioritize and its own scores); the report says so.
             --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
             (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
             writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
@@ -86,6 +88,7 @@ namespace Kaiwo.EndToEnd
                 ["--rounds"] = "1",
                 ["--warmup"] = "0",
                 ["--null-extender"] = "false",
+                ["--pass-only-best-node"] = "false",
                 ["--extender"] = Path.Combine(root, "src", "Kaiwo.Extender", "bin", "Release", "net10.0", "Kaiwo.Extender.dll"),
                 ["--scheduler-config"] = Path.Combine(root, "scheduler-config", "scheduler-config.yaml"),
             };
@@ -104,16 +107,17 @@ namespace Kaiwo.EndToEnd
                 !int.TryParse(values["--pods"], CultureInfo.InvariantCulture, out var pods) || pods is < 1 or > 100_000 ||
                 !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20 ||
                 !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000 ||
-                !bool.TryParse(values["--null-extender"], out var nullExtender))
+                !bool.TryParse(values["--null-extender"], out var nullExtender) ||
+                !bool.TryParse(values["--pass-only-best-node"], out var passOnlyBestNode))
             {
-                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender true or false");
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender and --pass-only-best-node true or false");
                 return null;
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
                 values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
                 values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup,
-                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender);
+                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender, passOnlyBestNode);
         }
 
         private static string RepositoryRoot()

@@ -19,6 +19,9 @@ internal static class Report
         text.AppendLine(options.Warmup > 0
             ? string.Create(c, $"Warm: each run first placed {options.Warmup} other pods through the same processes, untimed; the figures are of the pods after them (a fresh extender's first pods cost more: its code is compiled as it runs).")
             : "Cold: the extender is a fresh process; its first pods include the JIT compiling its code as it runs.");
+        text.AppendLine(options.PassOnlyBestNode
+            ? "kaiwo ran with Scheduling:PassOnlyBestNode true (not the default): filter passes only the node kaiwo scores best, so kube-scheduler places each pod without calling prioritize and without its own score plugins."
+            : "kaiwo ran with its default settings: filter passes every node that fits, kube-scheduler scores them and calls prioritize.");
         text.AppendLine();
         text.AppendLine("| round | extender | bound | records | seconds | of which creating | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");

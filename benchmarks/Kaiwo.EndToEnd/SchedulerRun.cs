@@ -68,7 +68,7 @@ internal static class SchedulerRun
 
         using var extender = kind switch
         {
-            ExtenderKind.Kaiwo => await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null),
+            ExtenderKind.Kaiwo => await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null, passOnlyBestNode: options.PassOnlyBestNode),
             ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane),
             _ => null,
         };
@@ -206,7 +206,7 @@ internal sealed class ExtenderProcess : IDisposable
 
     public int ProcessId => _process.Id;
 
-    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane, bool perfMap = false)
+    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane, bool perfMap = false, bool passOnlyBestNode = false)
     {
         var port = ControlPlane.FreePort();
         var metricsPort = ControlPlane.FreePort();
@@ -217,7 +217,8 @@ internal sealed class ExtenderProcess : IDisposable
             {
                 "-c",
                 $"exec dotnet \"{Path.GetFullPath(assembly)}\" --Extender:Mode live --Kubernetes:Kubeconfig \"{controlPlane.Kubeconfig}\" " +
-                $"--Listeners:Verbs:Url http://127.0.0.1:{port} --Listeners:Metrics:Url http://127.0.0.1:{metricsPort} >>\"{log}\" 2>&1",
+                $"--Listeners:Verbs:Url http://127.0.0.1:{port} --Listeners:Metrics:Url http://127.0.0.1:{metricsPort} " +
+                $"--Scheduling:PassOnlyBestNode {(passOnlyBestNode ? "true" : "false")} >>\"{log}\" 2>&1",
             },
             UseShellExecute = false,
 

@@ -126,6 +126,8 @@ internal sealed partial class ExtenderVerbs
 
         var candidates = args.Candidates;
 
+        // Every node that fits is passed; or, where only the best is, that one node (-1: none fits).
+        var best = pipeline.PassesOnlyBestNode ? pipeline.Best(evaluation, args.Nodes, verdicts) : -1;
         writer.WriteStartObject();
         if (args.FullMode)
         {
@@ -137,7 +139,7 @@ internal sealed partial class ExtenderVerbs
             writer.WriteStartArray("items"u8);
             for (var i = 0; i < candidates.Length; i++)
             {
-                if (verdicts[i].Fits)
+                if (Passes(verdicts, i, best))
                 {
                     writer.WriteRawValue(body[candidates[i].Item], skipInputValidation: true);
                 }
@@ -153,7 +155,7 @@ internal sealed partial class ExtenderVerbs
             writer.WriteStartArray("NodeNames"u8);
             for (var i = 0; i < candidates.Length; i++)
             {
-                if (verdicts[i].Fits)
+                if (Passes(verdicts, i, best))
                 {
                     WriteName(writer, body, candidates[i]);
                 }
@@ -162,8 +164,8 @@ internal sealed partial class ExtenderVerbs
             writer.WriteEndArray();
         }
 
-        WriteFailed(writer, "FailedNodes"u8, FitOutcome.FullNow, body, args, evaluation);
-        WriteFailed(writer, "FailedAndUnresolvableNodes"u8, FitOutcome.NeverFits, body, args, evaluation);
+        WriteFailed(writer, "FailedNodes"u8, FitOutcome.FullNow, body, args, evaluation, best);
+        WriteFailed(writer, "FailedAndUnresolvableNodes"u8, FitOutcome.NeverFits, body, args, evaluation, -1);
         writer.WriteString("Error"u8, string.Empty);
         writer.WriteEndObject();
     }
@@ -172,22 +174,39 @@ internal sealed partial class ExtenderVerbs
     /// The failed nodes of one kind with their reasons. A reason is the node snapshot's own for this ask's shape (made
     /// once per change of the node), or the pod's refusal, one for every node: no text is formatted per node per call.
     /// </summary>
-    private void WriteFailed(Utf8JsonWriter writer, ReadOnlySpan<byte> key, FitOutcome outcome, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation)
+    /// <remarks>
+    /// Where only the best node is passed (<paramref name="best"/> is its position), the other nodes that fit are
+    /// failed nodes too, with <see cref="SchedulingPipeline.PassedOverReason"/>: every node is answered, and the best
+    /// one (even where kube-scheduler named it twice) only as passed.
+    /// </remarks>
+    private void WriteFailed(Utf8JsonWriter writer, ReadOnlySpan<byte> key, FitOutcome outcome, ReadOnlySpan<byte> body, WireArgs args, PodEvaluation evaluation, int best)
     {
         writer.WriteStartObject(key);
         var candidates = args.Candidates;
         var nodes = args.Nodes;
         var verdicts = args.Verdicts;
+        if (best >= 0)
+        {
+            args.Written.Add(nodes[best]);
+        }
+
         for (var i = 0; i < candidates.Length; i++)
         {
             if (verdicts[i].Outcome == outcome && args.Written.Add(nodes[i]))
             {
                 writer.WriteString(body[candidates[i].Name], pipeline.EvaluateNode(evaluation, nodes[i]).Reason);
             }
+            else if (best >= 0 && verdicts[i].Fits && args.Written.Add(nodes[i]))
+            {
+                writer.WriteString(body[candidates[i].Name], SchedulingPipeline.PassedOverReason);
+            }
         }
 
         writer.WriteEndObject();
     }
+
+    /// <summary>Whether the node at <paramref name="i"/> is passed: it fits, and it is the best where only the best is (<paramref name="best"/> ≥ 0).</summary>
+    private static bool Passes(ReadOnlySpan<FitVerdict> verdicts, int i, int best) => verdicts[i].Fits && (best < 0 || i == best);
 
     /// <summary>The calling thread's answer writer on <paramref name="output"/>, made once per thread rather than once per call; the caller flushes it.</summary>
     private static Utf8JsonWriter AnswerWriter(IBufferWriter<byte> output)

@@ -73,6 +73,11 @@ internal sealed partial class ExtenderVerbs(
             }
         }
 
+        if (pipeline.PassesOnlyBestNode && passedNames.Count > 1)
+        {
+            PassOnlyBest(evaluation, candidates, decisions, result, passedNames, passedNodes);
+        }
+
         if (args.NodeNames is not null)
         {
             result.NodeNames = passedNames;
@@ -84,6 +89,52 @@ internal sealed partial class ExtenderVerbs(
 
         metrics?.RecordDecisions("filter", decisions);
         return result;
+    }
+
+    /// <summary>
+    /// Keeps of the passed nodes only the one that scores best, as the plain path does (<see cref="SchedulingPipeline.Best"/>),
+    /// and lists the others as failed with <see cref="SchedulingPipeline.PassedOverReason"/>.
+    /// </summary>
+    private void PassOnlyBest(
+        PodEvaluation evaluation,
+        List<(string Name, NodeCandidate? Node, NodePayload? RequestNode)> candidates,
+        List<FitResult> decisions,
+        ExtenderFilterResult result,
+        List<string> passedNames,
+        List<NodePayload>? passedNodes)
+    {
+        var fitting = new List<int>(passedNames.Count);
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (decisions[i].Fits && candidates[i].Node is not null)
+            {
+                fitting.Add(i);
+            }
+        }
+
+        if (fitting.Count == 0)
+        {
+            return;
+        }
+
+        var nodes = fitting.Select(i => candidates[i].Node!).ToArray();
+        var verdicts = fitting.Select(i => FitVerdict.Of(decisions[i])).ToArray();
+        var best = candidates[fitting[pipeline.Best(evaluation, nodes, verdicts)]];
+        passedNames.Clear();
+        passedNames.Add(best.Name);
+        if (passedNodes is not null)
+        {
+            passedNodes.Clear();
+            passedNodes.Add(best.RequestNode!);
+        }
+
+        foreach (var i in fitting)
+        {
+            if (candidates[i].Name != best.Name)
+            {
+                result.FailedNodes[candidates[i].Name] = SchedulingPipeline.PassedOverReason;
+            }
+        }
     }
 
     public List<HostPriority> Prioritize(ExtenderArgs args)

@@ -22,6 +22,14 @@ public sealed record PipelineOptions
     /// <see cref="SchedulingPipeline.StageSettingProblems"/>).
     /// </summary>
     public IReadOnlyDictionary<string, StageOptions> Stages { get; init; } = new Dictionary<string, StageOptions>();
+
+    /// <summary>
+    /// Filter passes only the node that scores best (<see cref="SchedulingPipeline.Best"/>) and lists the other nodes
+    /// that fit as failed with <see cref="SchedulingPipeline.PassedOverReason"/>. kube-scheduler places a pod that has
+    /// one feasible node without scoring: no prioritize call and none of its own score plugins, so the extender's
+    /// score alone decides. Off by default.
+    /// </summary>
+    public bool PassOnlyBestNode { get; init; }
 }
 
 /// <summary>A pod's pipeline verdict before any node: its parsed ask, and the refusal if it fits nowhere.</summary>
@@ -39,6 +47,9 @@ public sealed record PodEvaluation(PodContext Context, FitResult? Refusal)
 public sealed class SchedulingPipeline
 {
     public const int MaxScore = 10;
+
+    /// <summary>The reason filter gives a node that fits but is not passed, when only the best node is (<see cref="PipelineOptions.PassOnlyBestNode"/>).</summary>
+    public const string PassedOverReason = "fits, but another node scores higher and only the best node is passed";
 
     private readonly IPodCheck[] _podChecks;
     private readonly INodeCheck[] _nodeChecks;
@@ -66,6 +77,7 @@ public sealed class SchedulingPipeline
         }
 
         _requestOptions = options.Requests;
+        PassesOnlyBestNode = options.PassOnlyBestNode;
         var (podChecks, nodeChecks, scores) = Register(options);
         bool On(string name) => !options.Stages.TryGetValue(name, out var s) || s.Enabled;
         _podChecks = podChecks;
@@ -80,6 +92,9 @@ public sealed class SchedulingPipeline
     }
 
     /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
+    /// <summary><see cref="PipelineOptions.PassOnlyBestNode"/>: filter passes only the node <see cref="Best"/> picks.</summary>
+    public bool PassesOnlyBestNode { get; }
+
     public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
 
     /// <summary>The correctness checks (request, queue, gang, fit), which always run.</summary>
@@ -273,6 +288,33 @@ public sealed class SchedulingPipeline
                 verdicts[i] = Verdict(pod, nodes[i]);
             }
         }
+    }
+
+    /// <summary>
+    /// The position of the node the pod should go to among <paramref name="nodes"/> whose <paramref name="verdicts"/>
+    /// fit: the highest <see cref="ScoreNode"/>, the first of equal scores (kube-scheduler starts each call's list at
+    /// another node, so equals take turns); -1 when none fits. The same score prioritize would give each.
+    /// </summary>
+    public int Best(PodEvaluation pod, ReadOnlySpan<NodeCandidate> nodes, ReadOnlySpan<FitVerdict> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (verdicts.Length < nodes.Length)
+        {
+            throw new ArgumentException("there must be a verdict for every node", nameof(verdicts));
+        }
+
+        var best = -1;
+        var bestScore = -1;
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            if (verdicts[i].Fits && ScoreNode(pod, nodes[i], out _) is var score && score > bestScore)
+            {
+                best = i;
+                bestScore = score;
+            }
+        }
+
+        return best;
     }
 
     private FitVerdict NodeChecksVerdict(PodContext pod, NodeCandidate node)

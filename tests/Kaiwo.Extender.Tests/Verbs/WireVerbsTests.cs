@@ -248,9 +248,9 @@ public sealed class WireVerbsTests
     }
 
     /// <summary>The captured cluster of a mode, with whole GPUs taken on some nodes (fixed seed) so that some candidates fail.</summary>
-    private static (ExtenderVerbs Verbs, ClusterState State) Build(string mode)
+    internal static (ExtenderVerbs Verbs, ClusterState State) Build(string mode, PipelineOptions? options = null)
     {
-        var pipeline = new SchedulingPipeline(new PipelineOptions());
+        var pipeline = new SchedulingPipeline(options ?? new PipelineOptions());
         var state = new ClusterState();
         StandaloneCluster.Apply(state, ClusterFile.Load(Fixtures.ClusterFile(mode)), _ => { });
         var random = new Random(7);
