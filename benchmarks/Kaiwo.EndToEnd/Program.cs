@@ -32,7 +32,7 @@ if (!File.Exists(options.ExtenderAssembly))
 var results = new List<RunResult>();
 for (var round = 1; round <= options.Rounds; round++)
 {
-    foreach (var extender in options.NullExtender ? new[] { ExtenderKind.None, ExtenderKind.Null, ExtenderKind.Kaiwo } : [ExtenderKind.None, ExtenderKind.Kaiwo])
+    foreach (var extender in options.Arms)
     {
         Console.Error.WriteLine($"round {round}: {Report.Describe(extender)}, {options.Pods} pods on {options.Nodes} nodes");
         var result = await SchedulerRun.RunAsync(options, extender, round);
@@ -53,8 +53,21 @@ return results.All(r => r.Complete) ? 0 : 1;
 
 namespace Kaiwo.EndToEnd
 {
+    /// <summary>Which settings of <c>Scheduling:PassOnlyBestNode</c> kaiwo runs with (<c>--pass-only-best-node</c>).</summary>
+    internal enum BestNode
+    {
+        /// <summary>Its default, false.</summary>
+        False,
+
+        /// <summary>True, instead of the default.</summary>
+        True,
+
+        /// <summary>Both, one run each a round.</summary>
+        Both,
+    }
+
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false, bool PassOnlyBestNode = false)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false, BestNode BestNode = BestNode.False)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
@@ -70,7 +83,8 @@ namespace Kaiwo.EndToEnd
             state and decides nothing (filter passes all, prioritize scores 0, bind creates the Binding), the floor
             of the extender protocol on this machine, to read kaiwo's cost against.
             --pass-only-best-node true runs kaiwo with Scheduling:PassOnlyBestNode (filter passes only the node it
-            scores best, so kube-scheduler skips prioritize and its own scores); the report says so.
+            scores best, so kube-scheduler skips prioritize and its own scores); the report says so. both runs kaiwo
+            twice a round, with its defaults and with it, side by side.
             --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
             (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
             writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
@@ -108,16 +122,41 @@ namespace Kaiwo.EndToEnd
                 !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20 ||
                 !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000 ||
                 !bool.TryParse(values["--null-extender"], out var nullExtender) ||
-                !bool.TryParse(values["--pass-only-best-node"], out var passOnlyBestNode))
+                values["--pass-only-best-node"] switch { "false" => BestNode.False, "true" => BestNode.True, "both" => BestNode.Both, _ => (BestNode?)null } is not { } bestNode)
             {
-                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender and --pass-only-best-node true or false");
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender true or false, --pass-only-best-node false, true or both");
                 return null;
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
                 values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
                 values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup,
-                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender, passOnlyBestNode);
+                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender, bestNode);
+        }
+
+        /// <summary>The runs of each round, in order: no extender first, then the null extender when asked, then kaiwo in each setting asked.</summary>
+        public IReadOnlyList<ExtenderKind> Arms
+        {
+            get
+            {
+                List<ExtenderKind> arms = [ExtenderKind.None];
+                if (NullExtender)
+                {
+                    arms.Add(ExtenderKind.Null);
+                }
+
+                if (BestNode is BestNode.False or BestNode.Both)
+                {
+                    arms.Add(ExtenderKind.Kaiwo);
+                }
+
+                if (BestNode is BestNode.True or BestNode.Both)
+                {
+                    arms.Add(ExtenderKind.KaiwoBestNode);
+                }
+
+                return arms;
+            }
         }
 
         private static string RepositoryRoot()

@@ -19,15 +19,18 @@ internal static class Report
         text.AppendLine(options.Warmup > 0
             ? string.Create(c, $"Warm: each run first placed {options.Warmup} other pods through the same processes, untimed; the figures are of the pods after them (a fresh extender's first pods cost more: its code is compiled as it runs).")
             : "Cold: the extender is a fresh process; its first pods include the JIT compiling its code as it runs.");
-        text.AppendLine(options.PassOnlyBestNode
-            ? "kaiwo ran with Scheduling:PassOnlyBestNode true (not the default): filter passes only the node kaiwo scores best, so kube-scheduler places each pod without calling prioritize and without its own score plugins."
-            : "kaiwo ran with its default settings: filter passes every node that fits, kube-scheduler scores them and calls prioritize.");
+        text.AppendLine(options.BestNode switch
+        {
+            BestNode.True => "kaiwo ran with Scheduling:PassOnlyBestNode true (not the default): filter passes only the node kaiwo scores best, so kube-scheduler places each pod without calling prioritize and without its own score plugins.",
+            BestNode.Both => "kaiwo ran twice a round: \"kaiwo\" with its default settings (filter passes every node that fits, kube-scheduler scores them and calls prioritize), \"kaiwo, best node\" with Scheduling:PassOnlyBestNode true (not the default: filter passes only the node kaiwo scores best, so kube-scheduler places each pod without calling prioritize and without its own score plugins).",
+            _ => "kaiwo ran with its default settings: filter passes every node that fits, kube-scheduler scores them and calls prioritize.",
+        });
         text.AppendLine();
         text.AppendLine("| round | extender | bound | records | seconds | of which creating | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var run in results)
         {
-            text.Append(c, $"| {run.Round} | {Name(run.Extender)} | {run.Bound}/{run.Pods} | {(run.Extender == ExtenderKind.Kaiwo ? run.WithRecord.ToString(c) : "-")} | {run.Elapsed.TotalSeconds:0.00} | {run.Created.TotalSeconds:0.00} | {run.PodsPerSecond:0.0} |");
+            text.Append(c, $"| {run.Round} | {Name(run.Extender)} | {run.Bound}/{run.Pods} | {(run.IsKaiwo ? run.WithRecord.ToString(c) : "-")} | {run.Elapsed.TotalSeconds:0.00} | {run.Created.TotalSeconds:0.00} | {run.PodsPerSecond:0.0} |");
             foreach (var process in Processes)
             {
                 text.Append(run.Cpu.TryGetValue(process, out var cpu) ? string.Create(c, $" {cpu.TotalSeconds:0.00} |") : " - |");
@@ -37,33 +40,36 @@ internal static class Report
         }
 
         text.AppendLine();
-        var withNull = results.Any(r => r.Extender == ExtenderKind.Null);
-        text.AppendLine(withNull
-            ? "| round | pods/s with ÷ without the extender | the null extender's pods/s ÷ without |"
-            : "| round | pods/s with ÷ without the extender |");
-        text.AppendLine(withNull ? "|---|---|---|" : "|---|---|");
+        // One column for each extender that ran, in the order of the runs: its pods/s over those of the run without one.
+        var arms = results.Select(r => r.Extender).Where(k => k != ExtenderKind.None).Distinct().ToList();
+        text.AppendLine("| round | " + string.Join(" | ", arms.Select(k => $"{Name(k)}: pods/s with ÷ without")) + " |");
+        text.AppendLine("|---|" + string.Concat(arms.Select(_ => "---|")));
         foreach (var round in results.GroupBy(r => r.Round))
         {
             var without = round.Single(r => r.Extender == ExtenderKind.None);
-            var with = round.Single(r => r.Extender == ExtenderKind.Kaiwo);
-            text.Append(c, $"| {round.Key} | {with.PodsPerSecond / without.PodsPerSecond:0.00} |");
-            text.AppendLine(round.SingleOrDefault(r => r.Extender == ExtenderKind.Null) is { } floor
-                ? string.Create(c, $" {floor.PodsPerSecond / without.PodsPerSecond:0.00} |")
-                : "");
+            text.Append(c, $"| {round.Key} |");
+            foreach (var arm in arms)
+            {
+                text.Append(round.SingleOrDefault(r => r.Extender == arm) is { } with
+                    ? string.Create(c, $" {with.PodsPerSecond / without.PodsPerSecond:0.00} |")
+                    : " - |");
+            }
+
+            text.AppendLine();
         }
 
         text.AppendLine();
         text.AppendLine("The extender's own time answering, from its request-duration histogram over the timed placement (the rest of kube-scheduler's wait is transport and queueing):");
         text.AppendLine();
-        text.AppendLine("| round | verb | calls | calls per pod | handler ms per call | handler ms per pod |");
-        text.AppendLine("|---|---|---|---|---|---|");
+        text.AppendLine("| round | extender | verb | calls | calls per pod | handler ms per call | handler ms per pod |");
+        text.AppendLine("|---|---|---|---|---|---|---|");
         foreach (var run in results.Where(r => r.Verbs is not null))
         {
             foreach (var (verb, time) in run.Verbs!.OrderBy(v => v.Key, StringComparer.Ordinal))
             {
                 if (time.Calls > 0)
                 {
-                    text.AppendLine(c, $"| {run.Round} | {verb} | {time.Calls} | {(double)time.Calls / run.Bound:0.00} | {time.Handled.TotalMilliseconds / time.Calls:0.000} | {time.Handled.TotalMilliseconds / run.Bound:0.000} |");
+                    text.AppendLine(c, $"| {run.Round} | {Name(run.Extender)} | {verb} | {time.Calls} | {(double)time.Calls / run.Bound:0.00} | {time.Handled.TotalMilliseconds / time.Calls:0.000} | {time.Handled.TotalMilliseconds / run.Bound:0.000} |");
                 }
             }
         }
@@ -100,6 +106,7 @@ internal static class Report
     public static string Describe(ExtenderKind kind) => kind switch
     {
         ExtenderKind.Kaiwo => "with the extender",
+        ExtenderKind.KaiwoBestNode => "with the extender, Scheduling:PassOnlyBestNode true",
         ExtenderKind.Null => "with the null extender (no state, no decisions)",
         _ => "no extender",
     };
@@ -108,6 +115,7 @@ internal static class Report
     private static string Name(ExtenderKind kind) => kind switch
     {
         ExtenderKind.Kaiwo => "kaiwo",
+        ExtenderKind.KaiwoBestNode => "kaiwo, best node",
         ExtenderKind.Null => "null",
         _ => "no",
     };

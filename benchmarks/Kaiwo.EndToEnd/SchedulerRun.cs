@@ -21,8 +21,11 @@ internal enum ExtenderKind
     /// <summary>The protocol's floor: <see cref="NullExtender"/>, which decides nothing.</summary>
     Null,
 
-    /// <summary>The kaiwo extender in live mode.</summary>
+    /// <summary>The kaiwo extender in live mode, its default settings.</summary>
     Kaiwo,
+
+    /// <summary>The kaiwo extender in live mode with <c>Scheduling:PassOnlyBestNode</c> true.</summary>
+    KaiwoBestNode,
 }
 
 /// <summary>What one run measured.</summary>
@@ -47,7 +50,10 @@ internal sealed record RunResult(
     public double PodsPerSecond => Bound / Elapsed.TotalSeconds;
 
     /// <summary>Every pod bound, and with the extender every pod carrying its allocation record.</summary>
-    public bool Complete => Bound == Pods && (Extender != ExtenderKind.Kaiwo || WithRecord == Pods);
+    public bool Complete => Bound == Pods && (!IsKaiwo || WithRecord == Pods);
+
+    /// <summary>Kaiwo's extender, in either setting: it writes allocation records and reports its verbs' times.</summary>
+    public bool IsKaiwo => Extender is ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode;
 }
 
 /// <summary>
@@ -68,7 +74,8 @@ internal static class SchedulerRun
 
         using var extender = kind switch
         {
-            ExtenderKind.Kaiwo => await ExtenderProcess.StartAsync(options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null, passOnlyBestNode: options.PassOnlyBestNode),
+            ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode => await ExtenderProcess.StartAsync(
+                options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null, passOnlyBestNode: kind == ExtenderKind.KaiwoBestNode),
             ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane),
             _ => null,
         };
@@ -89,13 +96,14 @@ internal static class SchedulerRun
             await WaitForBindsAsync(controlPlane.Client, options.Warmup, "warmup-");
         }
 
-        using var trace = kind == ExtenderKind.Kaiwo && extender is not null && options.Trace is { } file
+        var kaiwo = kind is ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode;
+        using var trace = kaiwo && extender is not null && options.Trace is { } file
             ? await Profiler.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
         using var perf = options.Perf is { } perfFile
             ? await Profiler.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{kind.ToString().ToLowerInvariant()}.perf.data"))
             : null;
-        var verbsBefore = kind == ExtenderKind.Kaiwo ? await extender!.VerbTimesAsync() : null;
+        var verbsBefore = kaiwo ? await extender!.VerbTimesAsync() : null;
         var token = Path.Combine(controlPlane.Directory, "token");
         var schedulerBefore = await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token);
         var requestsBefore = await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token"));
@@ -108,7 +116,7 @@ internal static class SchedulerRun
         var cpuAfter = ProcessCpu.Read(processes);
         var scheduler = SchedulerMetrics.Between(schedulerBefore, await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token));
         var requests = ApiRequests.Between(requestsBefore, await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token")));
-        var verbsAfter = kind == ExtenderKind.Kaiwo ? await extender!.VerbTimesAsync() : null;
+        var verbsAfter = kaiwo ? await extender!.VerbTimesAsync() : null;
         if (trace is not null)
         {
             await trace.StopAsync();
