@@ -13,9 +13,11 @@ namespace Kaiwo.Extender.Tests.Monitoring;
 /// The real extender in live mode (against the fake API server, so that the informers exist) on a real Kestrel port,
 /// scraped every second by a real Prometheus that also evaluates the alert rules. Traffic: two queues with running and
 /// waiting pods, a filter, a prioritize, a bind retried after a 500, a bind of an unknown pod, and a node deleted under
-/// a running pod. Started by the first test that needs it (a missing prometheus then skips that test).
+/// a running pod. Started by the first test that needs it (a missing prometheus then skips that test). An
+/// <see cref="IAsyncLifetime"/>, which xunit 2 disposes; it does not dispose a fixture that is only an
+/// <see cref="IAsyncDisposable"/>, and the Prometheus server outlived the test run.
 /// </summary>
-public sealed class ScrapedLiveExtender : IAsyncDisposable
+public sealed class ScrapedLiveExtender : IAsyncLifetime
 {
     /// <summary>The starvation alert of the queue whose pod waits, pending (its for: has not elapsed).</summary>
     internal const string StarvedTeamB = "ALERTS{alertname=\"KaiwoQueueStarved\", alertstate=\"pending\", queue=\"team-b\"}";
@@ -25,6 +27,7 @@ public sealed class ScrapedLiveExtender : IAsyncDisposable
     private Task<RealPrometheus>? _started;
     private FakeKubeApiServer? _server;
     private LiveExtender? _extender;
+    private RealPrometheus? _prometheus;
 
     /// <summary>Starts everything once; a failed start fails every test that asks, without starting again.</summary>
     internal Task<RealPrometheus> StartAsync()
@@ -53,7 +56,7 @@ public sealed class ScrapedLiveExtender : IAsyncDisposable
         _extender = await LiveExtender.StartAsync(_server, kestrel: true);
         // Prometheus scrapes the metrics listener, as the Service does; the verbs go to the verbs listener.
         var address = _extender.Factory.Address(Kaiwo.Extender.Hosting.Listener.Metrics);
-        var prometheus = await RealPrometheus.StartAsync(MonitoringFiles.Job, address, [MonitoringFiles.RulesFile]);
+        var prometheus = _prometheus = await RealPrometheus.StartAsync(MonitoringFiles.Job, address, [MonitoringFiles.RulesFile]);
         await prometheus.EventuallyAsync(
             async () => (await prometheus.QueryAsync($"up{{job=\"{MonitoringFiles.Job}\"}} == 1")).GetArrayLength() == 1,
             async () => (await prometheus.GetDataAsync("api/v1/targets")).ToString());
@@ -94,11 +97,14 @@ public sealed class ScrapedLiveExtender : IAsyncDisposable
         return pod;
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Stops what started, also when the start failed part way.</summary>
+    public async Task DisposeAsync()
     {
-        if (_started is { IsCompletedSuccessfully: true } started)
+        if (_prometheus is not null)
         {
-            await (await started).DisposeAsync();
+            await _prometheus.DisposeAsync();
         }
 
         if (_extender is not null)
