@@ -10,6 +10,17 @@ if (args is ["null-extender", ..])
     return await NullExtender.RunAsync(args);
 }
 
+if (args is ["perf-breakdown", var perfFile, var perfPid] && int.TryParse(perfPid, CultureInfo.InvariantCulture, out var pid))
+{
+    // A --perf file of an earlier run, split again: perf-breakdown FILE EXTENDER-PID.
+    foreach (var part in await PerfBreakdown.ReadAsync(perfFile, pid))
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{part.Samples,7} {part.Part}"));
+    }
+
+    return 0;
+}
+
 var options = EndToEndOptions.Parse(args);
 if (options is null)
 {

@@ -87,6 +87,23 @@ internal static class Report
             text.AppendLine(c, $"| {run.Round} | {Name(run.Extender)} | {PerPod("attempt")} | {PerPod("algorithm")} | {string.Join(" | ", points.Select(PerPod))} |");
         }
 
+        if (results.Any(r => r.Profile is not null))
+        {
+            text.AppendLine();
+            text.AppendLine("Where the extender's CPU went (--perf: its on-CPU samples at 999 Hz over the timed placement, each given by its call stack to the first part one of its frames names; the profiler's own cost is in the figures above, so a profiled run's pods/s are not results):");
+            text.AppendLine();
+            text.AppendLine("| round | extender | part | samples | share | ms per pod |");
+            text.AppendLine("|---|---|---|---|---|---|");
+            foreach (var run in results.Where(r => r.Profile is not null))
+            {
+                var total = run.Profile!.Sum(p => p.Samples);
+                foreach (var part in run.Profile!)
+                {
+                    text.AppendLine(c, $"| {run.Round} | {Name(run.Extender)} | {part.Part} | {part.Samples} | {100.0 * part.Samples / total:0.0}% | {part.Samples * (1000.0 / 999) / run.Bound:0.000} |");
+                }
+            }
+        }
+
         text.AppendLine();
         text.AppendLine("Requests kube-apiserver served over the timed placement, per pod placed, from its apiserver_request_total (every client: kube-scheduler, the extender, and the harness creating the pods and polling a list every 100 ms):");
         text.AppendLine();

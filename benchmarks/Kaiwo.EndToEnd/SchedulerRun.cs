@@ -43,6 +43,9 @@ internal sealed record RunResult(
     /// <summary>From the first pod created to the last: the harness creates them 16 at a time, as fast as the API server takes them.</summary>
     public TimeSpan Created { get; init; }
 
+    /// <summary>With <c>--perf</c>, the extender's on-CPU samples by what they were doing (<see cref="PerfBreakdown"/>).</summary>
+    public IReadOnlyList<PerfPart>? Profile { get; init; }
+
     /// <summary>kube-scheduler's own seconds over the placement, by attempt, algorithm and extension point.</summary>
     public IReadOnlyDictionary<string, double>? Scheduler { get; init; }
 
@@ -76,7 +79,7 @@ internal static class SchedulerRun
         {
             ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode => await ExtenderProcess.StartAsync(
                 options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null, passOnlyBestNode: kind == ExtenderKind.KaiwoBestNode),
-            ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane),
+            ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane, options.ExtenderAssembly),
             _ => null,
         };
         var configuration = File.ReadAllText(options.SchedulerConfig);
@@ -97,13 +100,15 @@ internal static class SchedulerRun
         }
 
         var kaiwo = kind is ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode;
+        var verbsBefore = kaiwo ? await extender!.VerbTimesAsync() : null;
+
+        // The profilers run over the timed placement alone, as the CPU figures do: no /metrics scrape inside.
         using var trace = kaiwo && extender is not null && options.Trace is { } file
             ? await Profiler.StartAsync(extender.ProcessId, Path.ChangeExtension(file, $".round{round}.nettrace"))
             : null;
         using var perf = options.Perf is { } perfFile
             ? await Profiler.StartPerfAsync(Path.ChangeExtension(perfFile, $".round{round}.{kind.ToString().ToLowerInvariant()}.perf.data"))
             : null;
-        var verbsBefore = kaiwo ? await extender!.VerbTimesAsync() : null;
         var token = Path.Combine(controlPlane.Directory, "token");
         var schedulerBefore = await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token);
         var requestsBefore = await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token"));
@@ -114,9 +119,6 @@ internal static class SchedulerRun
         var bound = await WaitForBindsAsync(controlPlane.Client, options.Pods, "bench-");
         var elapsed = clock.Elapsed;
         var cpuAfter = ProcessCpu.Read(processes);
-        var scheduler = SchedulerMetrics.Between(schedulerBefore, await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token));
-        var requests = ApiRequests.Between(requestsBefore, await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token")));
-        var verbsAfter = kaiwo ? await extender!.VerbTimesAsync() : null;
         if (trace is not null)
         {
             await trace.StopAsync();
@@ -127,6 +129,11 @@ internal static class SchedulerRun
             await perf.StopAsync();
         }
 
+        var scheduler = SchedulerMetrics.Between(schedulerBefore, await SchedulerMetrics.ReadAsync(controlPlane.SchedulerPort, token));
+        var requests = ApiRequests.Between(requestsBefore, await ApiRequests.ReadAsync(controlPlane.Client, Path.Combine(controlPlane.Directory, "token")));
+        var verbsAfter = kaiwo ? await extender!.VerbTimesAsync() : null;
+        var profile = perf is not null && extender is not null ? await PerfBreakdown.ReadAsync(perf.OutputFile, extender.ProcessId) : null;
+
         var pods = await controlPlane.Client.CoreV1.ListNamespacedPodAsync("default");
         var withRecord = pods.Items.Count(p => p.Metadata.Name.StartsWith("bench-", StringComparison.Ordinal) && p.Metadata.Annotations?.ContainsKey("kaiwo.ai/gpu-allocation") == true);
 
@@ -135,7 +142,7 @@ internal static class SchedulerRun
             v => v.Key,
             v => verbsBefore!.TryGetValue(v.Key, out var before) ? v.Value - before : v.Value,
             StringComparer.Ordinal);
-        return new RunResult(round, kind, options.Pods, bound, withRecord, elapsed, cpu, verbs, requests) { Created = created, Scheduler = scheduler };
+        return new RunResult(round, kind, options.Pods, bound, withRecord, elapsed, cpu, verbs, requests) { Created = created, Scheduler = scheduler, Profile = profile };
     }
 
     /// <summary>The same configuration with its <c>extenders:</c> section (the last one of the file) left out.</summary>
@@ -247,10 +254,14 @@ internal sealed class ExtenderProcess : IDisposable
 
     /// <summary>
     /// <see cref="NullExtender"/>, this program run as <c>null-extender</c>: the verbs and /readyz on one port, the
-    /// Binding created with the control plane's admin token.
+    /// Binding created with the control plane's admin token. It runs with the service's own runtime settings (its
+    /// runtimeconfig.json beside <paramref name="extenderAssembly"/>: server GC, no tiered compilation, workers that
+    /// block rather than spin), so that the floor differs from kaiwo only in what the handlers do. With the runtime's
+    /// defaults, perf found the JIT at two thirds of its CPU over a warm placement, and its ratio read low.
     /// </summary>
-    public static Task<ExtenderProcess> StartNullAsync(ControlPlane controlPlane)
+    public static Task<ExtenderProcess> StartNullAsync(ControlPlane controlPlane, string extenderAssembly)
     {
+        var runtimeConfig = Path.ChangeExtension(Path.GetFullPath(extenderAssembly), ".runtimeconfig.json");
         var port = ControlPlane.FreePort();
         var log = Path.Combine(controlPlane.Directory, "logs", "null-extender.log");
         var self = typeof(NullExtender).Assembly.Location;
@@ -259,7 +270,7 @@ internal sealed class ExtenderProcess : IDisposable
             ArgumentList =
             {
                 "-c",
-                $"exec dotnet \"{self}\" null-extender {port} https://127.0.0.1:{controlPlane.ApiPort}/ \"{Path.Combine(controlPlane.Directory, "token")}\" >>\"{log}\" 2>&1",
+                $"exec dotnet exec --runtimeconfig \"{runtimeConfig}\" \"{self}\" null-extender {port} https://127.0.0.1:{controlPlane.ApiPort}/ \"{Path.Combine(controlPlane.Directory, "token")}\" >>\"{log}\" 2>&1",
             },
             UseShellExecute = false,
         };
@@ -417,6 +428,9 @@ internal sealed class Profiler : IDisposable
 
         return new Profiler(process, file);
     }
+
+    /// <summary>The file the profile is written to.</summary>
+    public string OutputFile => _file;
 
     public async Task StopAsync()
     {
