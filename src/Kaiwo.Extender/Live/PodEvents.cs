@@ -113,8 +113,14 @@ internal sealed partial class PodEvents : BackgroundService
     /// <summary>Events the API server refused or did not answer.</summary>
     public long Failed => Interlocked.Read(ref _failed);
 
-    public void Allocated(PodFacts pod, string node, PodAllocation? allocation) =>
-        Record(pod, "Normal", "GpuAllocated", $"bound to {node}: {Describe(allocation)}");
+    /// <summary>GpuAllocated; its note is written only when the rate lets the event go (most binds of a burst do not).</summary>
+    public void Allocated(PodFacts pod, string node, PodAllocation? allocation)
+    {
+        if (Admit(pod, "GpuAllocated"))
+        {
+            Enqueue(pod, "Normal", "GpuAllocated", $"bound to {node}: {Describe(allocation)}");
+        }
+    }
 
     public void BindFailed(PodFacts pod, string node, Exception error, string message) =>
         Record(pod, "Warning", IsAssignedElsewhere(error) ? "GpuAllocationConflict" : "GpuBindFailed", message);
@@ -180,11 +186,36 @@ internal sealed partial class PodEvents : BackgroundService
 
     private void Record(PodFacts pod, string type, string reason, string note)
     {
-        if (!_bucket.TryTake() || !_queue.Writer.TryWrite(new Pending(pod, type, reason, note, _time.GetUtcNow())))
+        if (Admit(pod, reason))
         {
-            Interlocked.Increment(ref _dropped);
-            LogDropped(_log, reason, pod.Key);
+            Enqueue(pod, type, reason, note);
         }
+    }
+
+    /// <summary>Takes a token of the rate, or counts the event dropped.</summary>
+    private bool Admit(PodFacts pod, string reason)
+    {
+        if (_bucket.TryTake())
+        {
+            return true;
+        }
+
+        Drop(pod, reason);
+        return false;
+    }
+
+    private void Enqueue(PodFacts pod, string type, string reason, string note)
+    {
+        if (!_queue.Writer.TryWrite(new Pending(pod, type, reason, note, _time.GetUtcNow())))
+        {
+            Drop(pod, reason);
+        }
+    }
+
+    private void Drop(PodFacts pod, string reason)
+    {
+        Interlocked.Increment(ref _dropped);
+        LogDropped(_log, reason, pod.Key);
     }
 
     private async Task SendAsync(Pending pending, CancellationToken stoppingToken)
