@@ -78,14 +78,14 @@ namespace Kaiwo.EndToEnd
     }
 
     /// <summary>The benchmark's settings, from the command line.</summary>
-    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false, BestNode BestNode = BestNode.False)
+    internal sealed record EndToEndOptions(int Nodes, int Pods, string Fraction, int Rounds, string ExtenderAssembly, string? Output, string SchedulerConfig, string? Trace = null, int Warmup = 0, string? Perf = null, bool NullExtender = false, BestNode BestNode = BestNode.False, bool ReadyToRun = false)
     {
         public const string Usage = """
             usage: Kaiwo.EndToEnd [--nodes 200] [--pods 1000] [--fraction 0.25] [--rounds 1]
                                   [--extender src/Kaiwo.Extender/bin/Release/net10.0/Kaiwo.Extender.dll]
                                   [--scheduler-config scheduler-config/scheduler-config.yaml] [--out report.md]
                                   [--trace extender.nettrace] [--perf extender.perf.data] [--warmup 0]
-                                  [--null-extender false] [--pass-only-best-node false]
+                                  [--null-extender false] [--pass-only-best-node false] [--ready-to-run false]
             --warmup places that many pods first, untimed, through the same processes (a warm extender, as one that
             has run a while); the report says so. The default, 0, times a fresh extender's first pods.
             --trace profiles the extender over each placement (dotnet-trace, sampled stacks and runtime events, one
@@ -96,6 +96,9 @@ namespace Kaiwo.EndToEnd
             --pass-only-best-node true runs kaiwo with Scheduling:PassOnlyBestNode (filter passes only the node it
             scores best, so kube-scheduler skips prioritize and its own scores); the report says so. both runs kaiwo
             twice a round, with its defaults and with it, side by side.
+            --ready-to-run true runs the extenders on the framework's precompiled (ReadyToRun) code, the runtime's
+            default; by default they run as the image runs the service, with DOTNET_ReadyToRun=0 (see the
+            Dockerfile), and the report says which.
             --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
             (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
             writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
@@ -114,6 +117,7 @@ namespace Kaiwo.EndToEnd
                 ["--warmup"] = "0",
                 ["--null-extender"] = "false",
                 ["--pass-only-best-node"] = "false",
+                ["--ready-to-run"] = "false",
                 ["--extender"] = Path.Combine(root, "src", "Kaiwo.Extender", "bin", "Release", "net10.0", "Kaiwo.Extender.dll"),
                 ["--scheduler-config"] = Path.Combine(root, "scheduler-config", "scheduler-config.yaml"),
             };
@@ -133,16 +137,17 @@ namespace Kaiwo.EndToEnd
                 !int.TryParse(values["--rounds"], CultureInfo.InvariantCulture, out var rounds) || rounds is < 1 or > 20 ||
                 !int.TryParse(values["--warmup"], CultureInfo.InvariantCulture, out var warmup) || warmup is < 0 or > 100_000 ||
                 !bool.TryParse(values["--null-extender"], out var nullExtender) ||
+                !bool.TryParse(values["--ready-to-run"], out var readyToRun) ||
                 values["--pass-only-best-node"] switch { "false" => BestNode.False, "true" => BestNode.True, "both" => BestNode.Both, _ => (BestNode?)null } is not { } bestNode)
             {
-                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender true or false, --pass-only-best-node false, true or both");
+                Console.Error.WriteLine("--nodes must be 1-5000, --pods 1-100000, --rounds 1-20, --warmup 0-100000, --null-extender true or false, --pass-only-best-node false, true or both, --ready-to-run true or false");
                 return null;
             }
 
             return new EndToEndOptions(nodes, pods, values["--fraction"], rounds, Path.GetFullPath(values["--extender"]),
                 values.GetValueOrDefault("--out"), Path.GetFullPath(values["--scheduler-config"]),
                 values.TryGetValue("--trace", out var trace) ? Path.GetFullPath(trace) : null, warmup,
-                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender, bestNode);
+                values.TryGetValue("--perf", out var perf) ? Path.GetFullPath(perf) : null, nullExtender, bestNode, readyToRun);
         }
 
         /// <summary>The runs of each round, in order: no extender first, then the null extender when asked, then kaiwo in each setting asked.</summary>

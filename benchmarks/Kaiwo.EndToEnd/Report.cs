@@ -25,6 +25,9 @@ internal static class Report
             BestNode.Both => "kaiwo ran twice a round: \"kaiwo\" with its default settings (filter passes every node that fits, kube-scheduler scores them and calls prioritize), \"kaiwo, best node\" with Scheduling:PassOnlyBestNode true (not the default: filter passes only the node kaiwo scores best, so kube-scheduler places each pod without calling prioritize and without its own score plugins).",
             _ => "kaiwo ran with its default settings: filter passes every node that fits, kube-scheduler scores them and calls prioritize.",
         });
+        text.AppendLine(options.ReadyToRun
+            ? "The extenders ran on the framework's precompiled (ReadyToRun) code, the runtime's default (--ready-to-run true), not as the image runs the service."
+            : "The extenders ran as the image runs the service: DOTNET_ReadyToRun=0, every method JIT-compiled at full optimisation, none of the framework's precompiled code.");
         text.AppendLine();
         text.AppendLine("| round | extender | bound | records | seconds | of which creating | pods/s | CPU s: extender | kube-scheduler | kube-apiserver | etcd | extender CPU ms per pod |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");

@@ -78,8 +78,8 @@ internal static class SchedulerRun
         using var extender = kind switch
         {
             ExtenderKind.Kaiwo or ExtenderKind.KaiwoBestNode => await ExtenderProcess.StartAsync(
-                options.ExtenderAssembly, controlPlane, perfMap: options.Perf is not null, passOnlyBestNode: kind == ExtenderKind.KaiwoBestNode),
-            ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane, options.ExtenderAssembly),
+                options.ExtenderAssembly, controlPlane, options.ReadyToRun, perfMap: options.Perf is not null, passOnlyBestNode: kind == ExtenderKind.KaiwoBestNode),
+            ExtenderKind.Null => await ExtenderProcess.StartNullAsync(controlPlane, options.ExtenderAssembly, options.ReadyToRun, perfMap: options.Perf is not null),
             _ => null,
         };
         var configuration = File.ReadAllText(options.SchedulerConfig);
@@ -221,7 +221,26 @@ internal sealed class ExtenderProcess : IDisposable
 
     public int ProcessId => _process.Id;
 
-    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane, bool perfMap = false, bool passOnlyBestNode = false)
+    /// <summary>
+    /// The service's runtime environment as its image sets it (the Dockerfile): the framework's precompiled code
+    /// left unused, so that every method runs JIT-compiled at full optimisation, unless the run asks for the
+    /// runtime's default (<paramref name="readyToRun"/>, <c>--ready-to-run true</c>).
+    /// </summary>
+    private static void SetImageEnvironment(ProcessStartInfo start, bool readyToRun) =>
+        start.Environment["DOTNET_ReadyToRun"] = readyToRun ? "1" : "0";
+
+    private static void SetPerfMap(ProcessStartInfo start, bool perfMap)
+    {
+        if (perfMap)
+        {
+            // /tmp/perf-PID.map: the names of JIT-compiled code, for perf; and code mapped at one address only (with
+            // W^X the code runs from a second, anonymous mapping that the map's addresses do not name).
+            start.Environment["DOTNET_PerfMapEnabled"] = "1";
+            start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+    }
+
+    public static async Task<ExtenderProcess> StartAsync(string assembly, ControlPlane controlPlane, bool readyToRun, bool perfMap = false, bool passOnlyBestNode = false)
     {
         var port = ControlPlane.FreePort();
         var metricsPort = ControlPlane.FreePort();
@@ -240,13 +259,8 @@ internal sealed class ExtenderProcess : IDisposable
             // From its own folder, as in the image: its appsettings.json (log levels, limits) applies.
             WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(assembly))!,
         };
-        if (perfMap)
-        {
-            // /tmp/perf-PID.map: the names of JIT-compiled code, for perf; and code mapped at one address only (with
-            // W^X the code runs from a second, anonymous mapping that the map's addresses do not name).
-            start.Environment["DOTNET_PerfMapEnabled"] = "1";
-            start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
-        }
+        SetImageEnvironment(start, readyToRun);
+        SetPerfMap(start, perfMap);
 
         // /readyz is on the metrics listener; the verbs listener answers it 404.
         return await StartAsync(start, port, metricsPort, new Uri($"http://127.0.0.1:{metricsPort}/readyz"), log);
@@ -259,7 +273,7 @@ internal sealed class ExtenderProcess : IDisposable
     /// block rather than spin), so that the floor differs from kaiwo only in what the handlers do. With the runtime's
     /// defaults, perf found the JIT at two thirds of its CPU over a warm placement, and its ratio read low.
     /// </summary>
-    public static Task<ExtenderProcess> StartNullAsync(ControlPlane controlPlane, string extenderAssembly)
+    public static Task<ExtenderProcess> StartNullAsync(ControlPlane controlPlane, string extenderAssembly, bool readyToRun, bool perfMap = false)
     {
         var runtimeConfig = Path.ChangeExtension(Path.GetFullPath(extenderAssembly), ".runtimeconfig.json");
         var port = ControlPlane.FreePort();
@@ -274,6 +288,8 @@ internal sealed class ExtenderProcess : IDisposable
             },
             UseShellExecute = false,
         };
+        SetImageEnvironment(start, readyToRun);
+        SetPerfMap(start, perfMap);
         return StartAsync(start, port, metricsPort: 0, new Uri($"http://127.0.0.1:{port}/readyz"), log);
     }
 

@@ -55,6 +55,9 @@ internal sealed class ExtenderProcess : IDisposable
             // among them) applies. From elsewhere every request would be logged at Information.
             WorkingDirectory = Path.GetDirectoryName(assembly)!,
         };
+
+        // And its environment, as the image sets it (the Dockerfile): none of the framework's precompiled code.
+        start.Environment["DOTNET_ReadyToRun"] = "0";
         start.ArgumentList.Add(assembly);
         foreach (var argument in arguments)
         {
