@@ -100,8 +100,8 @@ namespace Kaiwo.EndToEnd
             default; by default they run as the image runs the service, with DOTNET_ReadyToRun=0 (see the
             Dockerfile), and the report says which.
             --perf records the machine's CPU over each placement, with and without the extender, with Linux perf
-            (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extender
-            writes /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
+            (on-CPU samples with call stacks of every process, native frames and the kernel's included; the extenders
+            write /tmp/perf-PID.map so that perf names JIT code): what the CPU per pod is spent on, in which
             process, where dotnet-trace samples the extender's threads whether they run or wait.
             """;
 

@@ -91,10 +91,10 @@ public sealed class SchedulingPipeline
         _keepsAnswers = _nodeChecks.All(c => c.FollowsFromShape);
     }
 
-    /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
     /// <summary><see cref="PipelineOptions.PassOnlyBestNode"/>: filter passes only the node <see cref="Best"/> picks.</summary>
     public bool PassesOnlyBestNode { get; }
 
+    /// <summary>The stage names, in order, for configuration validation and /inspect.</summary>
     public static IReadOnlyList<string> StageNames { get; } = StageNamesOf(new PipelineOptions());
 
     /// <summary>The correctness checks (request, queue, gang, fit), which always run.</summary>
