@@ -30,6 +30,12 @@ internal sealed class ExtenderProcess : IDisposable
 
     public string Log { get; }
 
+    /// <summary>
+    /// The environment the image runs the service with (the Dockerfile): none of the framework's precompiled code.
+    /// Every run sets it, and the reports say so from here.
+    /// </summary>
+    public static (string Name, string Value) ImageEnvironment { get; } = ("DOTNET_ReadyToRun", "0");
+
     public int ProcessId => _process.Id;
 
     /// <summary>From the process start to the first 200 of /readyz.</summary>
@@ -56,8 +62,7 @@ internal sealed class ExtenderProcess : IDisposable
             WorkingDirectory = Path.GetDirectoryName(assembly)!,
         };
 
-        // And its environment, as the image sets it (the Dockerfile): none of the framework's precompiled code.
-        start.Environment["DOTNET_ReadyToRun"] = "0";
+        start.Environment[ImageEnvironment.Name] = ImageEnvironment.Value;
         start.ArgumentList.Add(assembly);
         foreach (var argument in arguments)
         {

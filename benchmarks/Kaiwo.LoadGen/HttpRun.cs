@@ -42,7 +42,7 @@ internal static class HttpRun
         text.AppendLine(c, $"# HTTP load: {options.Verb} with {options.Candidates} candidates of {options.Nodes:N0} busy MI300X nodes / {options.Pods:N0} pods, {options.Connections} keep-alive connections");
         text.AppendLine();
         text.AppendLine(c, $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
-        text.AppendLine(c, $"The extender's Release build as its own process (DOTNET_ReadyToRun=0, as the image runs it), standalone on a generated cluster file (ready in {extender.TimeToReady.TotalSeconds:0.0} s; resident {settledRss / 1024} MiB after the run, peak {peakRss / 1024} MiB).");
+        text.AppendLine(c, $"The extender's Release build as its own process ({ExtenderProcess.ImageEnvironment.Name}={ExtenderProcess.ImageEnvironment.Value}, as the image runs it), standalone on a generated cluster file (ready in {extender.TimeToReady.TotalSeconds:0.0} s; resident {settledRss / 1024} MiB after the run, peak {peakRss / 1024} MiB).");
         text.AppendLine(c, $"A closed loop: each connection sends its next request when the answer has been read; {options.Warmup.TotalSeconds:0.#} s of warm-up, then {options.Duration.TotalSeconds:0.#} s measured. Client and server share the machine's cores: the CPU columns say how they split them (100% is one core).");
         text.AppendLine();
         AppendTable(text, [verb, health]);
